@@ -1,0 +1,215 @@
+"""The ``weightsearch`` command: one thin function per command, parsing only."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import optuna
+import typer
+from rich.console import Console
+
+from weightsearch.errors import WeightsearchError
+from weightsearch.report import build_report, render_table
+from weightsearch.report.progress import ProgressBar
+from weightsearch.runner import Interrupted
+from weightsearch.search import Outcome, ProgressFactory, Session, run_grid
+from weightsearch.spaces import parse_base_weights, parse_multipliers
+from weightsearch.storage import mask_password
+from weightsearch.task import parse_params
+
+app = typer.Typer(
+    help="Tune the loss weights of a multi-task model, and compare them with adaptive methods.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_NO_COMPLETE = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+TaskArg = Annotated[
+    str, typer.Argument(help="path/file.py:function, package.module:function, or path/file.py")
+]
+StudyOpt = Annotated[
+    str | None, typer.Option("--study", help="Study name (default: <task stem>-<command>).")
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        envvar="WEIGHTSEARCH_STORAGE",
+        help="Storage URL (default: sqlite:///studies/weightsearch.db).",
+        show_envvar=True,
+    ),
+]
+ObjectiveOpt = Annotated[
+    list[str] | None,
+    typer.Option("--objective", help="Metric to optimise; repeat for a multi-objective study."),
+]
+SeedsOpt = Annotated[
+    int, typer.Option("--seeds", help="Seeds per point (a point's value is the mean).")
+]
+NTrialsOpt = Annotated[
+    int | None, typer.Option("--n-trials", help="Run at most this many new trials.")
+]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")
+]
+PrunerOpt = Annotated[
+    str | None, typer.Option("--pruner", help="none, median or hyperband (grid default: none).")
+]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="KEY=VALUE handed to the task as run.params.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON report to stdout.")]
+
+
+@app.command()
+def grid(
+    task: TaskArg,
+    multipliers: Annotated[
+        str, typer.Option(help="Factors tried on each varied loss's base weight.")
+    ] = "1,2,4,6",
+    vary: Annotated[
+        str | None, typer.Option(help="Comma-separated losses to vary (default: all).")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option(help="Base weights name=w,... (default: equal).")
+    ] = None,
+    study: StudyOpt = None,
+    storage: StorageOpt = None,
+    objective: ObjectiveOpt = None,
+    seeds: SeedsOpt = 1,
+    n_trials: NTrialsOpt = None,
+    timeout: TimeoutOpt = None,
+    pruner: PrunerOpt = None,
+    param: ParamOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Sum-to-one multiplier grid: every weight vector normalised to sum 1, each run once."""
+    session = _session(task, study, storage, objective, seeds, n_trials, timeout, pruner, param)
+    outcome = _run(
+        lambda progress: run_grid(
+            session,
+            multipliers=_parsed(parse_multipliers, multipliers),
+            vary=[v.strip() for v in vary.split(",") if v.strip()] if vary is not None else None,
+            base=_parsed(parse_base_weights, base) if base is not None else None,
+            progress=progress,
+        ),
+        json_output,
+    )
+    _finish(outcome, json_output)
+
+
+def _session(
+    task: str,
+    study: str | None,
+    storage: str | None,
+    objective: list[str] | None,
+    seeds: int,
+    n_trials: int | None,
+    timeout: float | None,
+    pruner: str | None,
+    param: list[str] | None,
+) -> Session:
+    if n_trials is not None and n_trials < 1:
+        raise WeightsearchError(f"--n-trials must be at least 1, but got {n_trials}.")
+    if timeout is not None and timeout <= 0:
+        raise WeightsearchError(
+            f"--timeout must be a positive number of seconds, but got {timeout}."
+        )
+    return Session(
+        task=task,
+        study=study,
+        storage=storage,
+        objectives=objective or (),
+        seeds=seeds,
+        n_trials=n_trials,
+        timeout=timeout,
+        pruner=pruner,
+        params=parse_params(param or ()),
+    )
+
+
+def _parsed(parse: Any, text: str) -> Any:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise WeightsearchError(str(exc)) from None
+
+
+_stderr = Console(stderr=True)
+_stdout = Console()
+
+
+def _run(start: Callable[[ProgressFactory], Outcome], json_output: bool) -> Outcome:
+    """Run a command's core with a progress bar; on Ctrl-C print what was done and exit 130."""
+    try:
+        return start(lambda definition: ProgressBar(definition, _stderr))
+    except Interrupted as exc:
+        _stderr.print(
+            "interrupted: the running trial was marked failed; run the same command to resume."
+        )
+        if isinstance(exc.outcome, Outcome):
+            _finish(exc.outcome, json_output, exit_code=EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -> None:
+    report = build_report(outcome.study, outcome.definition)
+    if json_output:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        render_table(report, outcome.definition, _stdout)
+        _stdout.print(f"study {outcome.study.study_name!r} in {outcome.shown_storage}")
+    if exit_code is None:
+        exit_code = 0 if report["best"] else EXIT_NO_COMPLETE
+        if exit_code == EXIT_NO_COMPLETE:
+            errors = [t.get("error") for t in report["trials"] if t["state"] == "FAIL"]
+            first = f" First error: {errors[0]}" if errors else ""
+            _stderr.print(f"error: no trial completed.{first}", markup=False, highlight=False)
+    raise typer.Exit(exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns bad input into one ``error:`` line and exit 2, never a traceback."""
+    command = typer.main.get_command(app)
+    # Optuna's own log lines and experimental-API warnings would drown the table and the errors.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        command.main(args=argv, prog_name="weightsearch", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _stderr.print("interrupted.")
+        sys.exit(EXIT_INTERRUPTED)
+    except WeightsearchError as exc:
+        _error(mask_password(str(exc)))
+        sys.exit(EXIT_BAD_INPUT)
+    except typer.TyperException as exc:
+        # Typer's usage errors (unknown option, missing argument, bad value); typer.Exit and
+        # typer.Abort are handled above.
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stderr.write(message + "\n")
+        else:
+            context = getattr(exc, "ctx", None)
+            where = context.command_path if context is not None else "weightsearch"
+            _error(f"{mask_password(message)}\nSee: {where} --help")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@app.callback()
+def _commands() -> None:
+    """Tune the loss weights of a multi-task model, and compare them with adaptive methods."""
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")

@@ -1,0 +1,69 @@
+"""Rich tables of a study's results, for the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from weightsearch.study import StudyDefinition
+
+_TOP = 10
+
+
+def render_table(report: dict[str, Any], definition: StudyDefinition, console: Console) -> None:
+    """Print the top points of a study (from its report document) and a line of counts."""
+    trials = report["trials"]
+    objectives = [o.name for o in definition.objectives]
+    metric_names = objectives + [m for m in definition.metrics if m not in objectives]
+    best_numbers = {b["number"] for b in report["best"]}
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    first = definition.objectives[0]
+    sign = -1.0 if first.direction == "maximize" else 1.0
+    if len(objectives) > 1:
+        shown = [t for t in complete if t["number"] in best_numbers]
+    else:
+        shown = complete
+    shown = sorted(shown, key=lambda t: (sign * t["values"].get(first.name, 0.0), t["number"]))
+
+    title = f"{report['study']} ({report['kind']}): "
+    title += (
+        "Pareto front" if len(objectives) > 1 else f"top {min(_TOP, len(shown))} by {first.name}"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    for loss in definition.losses:
+        table.add_column(f"w_{loss}", justify="right")
+    for name in metric_names:
+        arrow = "↑" if definition.metrics.get(name) == "maximize" else "↓"
+        table.add_column(
+            f"{name} {arrow}", justify="right", style="bold" if name in objectives else ""
+        )
+    table.add_column("seeds", justify="right")
+    for trial in shown[: _TOP if len(objectives) == 1 else None]:
+        mark = "*" if trial["number"] in best_numbers else ""
+        table.add_row(
+            f"{trial['number']}{mark}",
+            *(f"{trial['weights'].get(loss, float('nan')):.4g}" for loss in definition.losses),
+            *(_number(trial["values"].get(name)) for name in metric_names),
+            str(len(trial["seeds"])),
+        )
+    console.print(table)
+    console.print(Text(_counts(trials)))
+    failed = [t for t in trials if t["state"] == "FAIL"]
+    if failed and not complete:
+        console.print(Text(f"first error (trial {failed[0]['number']}): {failed[0].get('error')}"))
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.5g}"
+
+
+def _counts(trials: list[dict[str, Any]]) -> str:
+    states: dict[str, int] = {}
+    for trial in trials:
+        states[trial["state"]] = states.get(trial["state"], 0) + 1
+    parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
+    return f"{len(trials)} trials: {parts or 'none'}"

@@ -1,0 +1,153 @@
+"""Storage URLs: defaults, password masking, opening Optuna storages, and a cross-process lock.
+
+Supported URLs: ``sqlite:///path.db`` (the default, ``studies/weightsearch.db`` under the current
+folder), server databases SQLAlchemy knows (``postgresql://...``, ``mysql://...``), and Optuna's
+journal file as ``journal:///abs/path.log`` or ``journal:relative/path.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage
+
+from weightsearch.errors import WeightsearchError
+
+DEFAULT_STORAGE = "sqlite:///studies/weightsearch.db"
+STORAGE_ENV = "WEIGHTSEARCH_STORAGE"
+# SQLite's default 5 s lock timeout gives "database is locked" with several writers; 30 s gave none.
+_SQLITE_TIMEOUT_S = 30
+
+_PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)(?P<password>[^@]*)(?P<tail>@)")
+
+
+def resolve_url(url: str | None) -> str:
+    """The storage URL to use: the given one, else ``$WEIGHTSEARCH_STORAGE``, else the default."""
+    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def mask_password(text: str) -> str:
+    """Replace the password of any URL in ``text`` by ``***``."""
+    return _PASSWORD.sub(r"\g<head>***\g<tail>", text)
+
+
+def open_storage(url: str) -> BaseStorage:
+    """Open (creating where needed) the Optuna storage behind ``url``.
+
+    Raises:
+        WeightsearchError: the URL is malformed, its database can't be reached, or its folder
+            can't be created. The message never holds the URL's password.
+    """
+    shown = mask_password(url)
+    journal = _journal_path(url)
+    try:
+        if journal is not None:
+            from optuna.storages.journal import JournalFileBackend
+
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        if url.startswith("sqlite:"):
+            path = sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs={"connect_args": {"timeout": _SQLITE_TIMEOUT_S}}
+            )
+        if "://" not in url:
+            raise WeightsearchError(
+                f"storage must be a URL such as sqlite:///studies/weightsearch.db, "
+                f"postgresql://user@host/db or journal:///path/file.log, but got {shown!r}."
+            )
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except WeightsearchError:
+        raise
+    except ImportError as exc:
+        raise WeightsearchError(
+            f"storage {shown} needs a database driver that is not installed ({exc.name or exc}). "
+            "Install it, e.g. pip install psycopg2-binary for PostgreSQL."
+        ) from None
+    except Exception as exc:
+        reason = mask_password(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise WeightsearchError(
+            f"can't open storage {shown}: {type(exc).__name__}: {reason}. "
+            "Check the URL, that the server is running, and the credentials."
+        ) from None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for in-memory SQLite)."""
+    rest = url.split(":///", 1)[1] if ":///" in url else ""
+    rest = rest.split("?", 1)[0]
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest)
+
+
+def _journal_path(url: str) -> Path | None:
+    if not url.startswith("journal:"):
+        return None
+    rest = url[len("journal:") :]
+    if rest.startswith("///"):
+        rest = "/" + rest[3:]
+    elif rest.startswith("//"):
+        rest = rest[2:]
+    if not rest:
+        raise WeightsearchError(
+            "a journal storage needs a file, e.g. journal:///tmp/study.log. Give its path."
+        )
+    return Path(rest)
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def study_lock(url: str, study_name: str, storage: BaseStorage) -> Iterator[None]:
+    """Hold a lock on one study across threads, processes and (for server storages) machines.
+
+    Claiming the next point of a study happens under it, so that no point is handed out twice:
+    a file lock beside a SQLite database or journal file, a PostgreSQL advisory lock on a server.
+    """
+    key = f"{url}#{study_name}"
+    with _thread_locks_guard:
+        thread_lock = _thread_locks.setdefault(key, threading.Lock())
+    with thread_lock, _process_lock(url, study_name, storage):
+        yield
+
+
+@contextlib.contextmanager
+def _process_lock(url: str, study_name: str, storage: BaseStorage) -> Iterator[None]:
+    file = _journal_path(url) or (sqlite_path(url) if url.startswith("sqlite:") else None)
+    if file is not None:
+        lock_file = file.with_name(file.name + ".lock")
+        with open(lock_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    if url.startswith("postgresql") and isinstance(storage, optuna.storages.RDBStorage):
+        import sqlalchemy
+
+        lock_id = int.from_bytes(
+            hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True
+        )
+        with storage.engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": lock_id})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
+                connection.commit()
+        return
+    yield

@@ -1,0 +1,154 @@
+"""Studies: creating or resuming one, and the definition it remembers.
+
+A study stores its definition (task, kind, search space, objectives, seeds) in its user attrs.
+Running a command again with the same study resumes it; a command whose definition differs
+stops with an error instead of mixing two experiments in one study.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+from weightsearch.errors import WeightsearchError
+from weightsearch.task import Direction
+
+DEFINITION_ATTR = "weightsearch"
+# Another process may have created the study a moment ago and not yet written its definition.
+_DEFINITION_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class StudyDefinition:
+    """What a study is: compared field by field when a command resumes it.
+
+    Attributes:
+        kind: ``grid``, ``power-scale`` or ``compare``.
+        task: the task's identity, ``<file or module stem>:<function>`` (paths differ by machine).
+        losses: the task's loss names.
+        objectives: the metrics optimised, with directions.
+        space: the search space's parameters (multipliers, base, methods, ...), JSON-able.
+        seeds: the seeds every point runs with.
+        metrics: every metric the task declares, with its direction.
+    """
+
+    kind: str
+    task: str
+    losses: tuple[str, ...]
+    objectives: tuple[Objective, ...]
+    space: dict[str, Any]
+    seeds: tuple[int, ...]
+    metrics: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["losses"] = list(self.losses)
+        data["seeds"] = list(self.seeds)
+        data["objectives"] = [asdict(o) for o in self.objectives]
+        # A JSON round trip makes tuples lists, so stored and new definitions compare equal.
+        return json.loads(json.dumps(data))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StudyDefinition:
+        return cls(
+            kind=data["kind"],
+            task=data["task"],
+            losses=tuple(data["losses"]),
+            objectives=tuple(Objective(**o) for o in data["objectives"]),
+            space=data["space"],
+            seeds=tuple(data["seeds"]),
+            metrics=data.get("metrics", {}),
+        )
+
+
+def open_study(
+    storage: BaseStorage,
+    name: str,
+    definition: StudyDefinition,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """Create the study, or load it and check that it holds the same definition.
+
+    Raises:
+        WeightsearchError: the study exists with another definition, or was not made by
+            weightsearch.
+    """
+    directions = [o.direction for o in definition.objectives]
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=name, directions=directions, sampler=sampler, pruner=pruner
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
+        check_definition(name, _stored_definition(study, name), definition)
+        return study
+    study.set_metric_names([o.name for o in definition.objectives])
+    study.set_user_attr(DEFINITION_ATTR, definition.to_json())
+    return study
+
+
+def load_existing_study(storage: BaseStorage, name: str) -> tuple[optuna.Study, StudyDefinition]:
+    """Load a study made by weightsearch, with its definition.
+
+    Raises:
+        WeightsearchError: no such study in the storage, or it was not made by weightsearch.
+    """
+    try:
+        study = optuna.load_study(storage=storage, study_name=name)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        known = ", ".join(names[:10]) or "none"
+        raise WeightsearchError(
+            f"no study named {name!r} in this storage (studies there: {known}). "
+            "Check --study and --storage."
+        ) from None
+    data = study.user_attrs.get(DEFINITION_ATTR)
+    if not isinstance(data, dict):
+        raise WeightsearchError(f"study {name!r} was not made by weightsearch.")
+    return study, StudyDefinition.from_json(data)
+
+
+def check_definition(name: str, stored: StudyDefinition, wanted: StudyDefinition) -> None:
+    """Raise a plain error naming every field in which ``wanted`` differs from ``stored``."""
+    old, new = stored.to_json(), wanted.to_json()
+    differences = [key for key in new if old.get(key) != new[key]]
+    if not differences:
+        return
+    detail = "; ".join(
+        f"{key}: stored {_short(old.get(key))}, now {_short(new[key])}" for key in differences
+    )
+    raise WeightsearchError(
+        f"study {name!r} was made with a different definition ({detail}).\n"
+        "Rerun with the stored options to resume it, or pass a new --study NAME to start another."
+    )
+
+
+def _stored_definition(study: optuna.Study, name: str) -> StudyDefinition:
+    deadline = time.monotonic() + _DEFINITION_WAIT_S
+    while True:
+        data = study.user_attrs.get(DEFINITION_ATTR)
+        if isinstance(data, dict):
+            return StudyDefinition.from_json(data)
+        if time.monotonic() > deadline or study.trials:
+            raise WeightsearchError(
+                f"study {name!r} exists but was not made by weightsearch. "
+                "Pass another --study NAME."
+            )
+        time.sleep(0.2)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."

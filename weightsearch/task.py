@@ -1,0 +1,298 @@
+"""The task contract: ``@task``, ``Run``, ``Pruned``, and loading a task from a reference."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+
+from weightsearch.errors import WeightsearchError
+
+Direction = Literal["minimize", "maximize"]
+_DIRECTIONS = ("minimize", "maximize")
+
+
+class Pruned(Exception):
+    """Raised by :meth:`Run.report` when the pruner stops the trial; let it propagate."""
+
+
+class Reporter(Protocol):
+    """Receives intermediate results of a trial; returns True when the trial should stop."""
+
+    def __call__(self, step: int, metrics: Mapping[str, float]) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Task:
+    """A user's training function with its declared losses and metrics.
+
+    Calling it runs the function; it is what :func:`task` returns.
+    """
+
+    fn: Callable[[Run], Mapping[str, float]]
+    losses: tuple[str, ...]
+    metrics: dict[str, Direction]
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def __call__(self, run: Run) -> Mapping[str, float]:
+        return self.fn(run)
+
+
+def task(
+    losses: Iterable[str], metrics: Mapping[str, Direction]
+) -> Callable[[Callable[[Run], Mapping[str, float]]], Task]:
+    """Declare a training function as a weightsearch task.
+
+    Args:
+        losses: names of the losses that ``balancer.backward`` receives, in order.
+        metrics: the metrics the function returns, each with ``"minimize"`` or ``"maximize"``;
+            the first is the default objective.
+
+    Example:
+        >>> import weightsearch as ws
+        >>> @ws.task(losses=["a", "b"], metrics={"val_loss": "minimize"})
+        ... def train(run: ws.Run) -> dict[str, float]:
+        ...     return {"val_loss": run.weights["a"]}
+        >>> train.losses
+        ('a', 'b')
+    """
+    loss_names = tuple(losses)
+    if isinstance(losses, str) or not loss_names:
+        raise ValueError(f"losses must be a non-empty list of names, but got {losses!r}.")
+    if len(set(loss_names)) != len(loss_names):
+        raise ValueError(f"loss names must be unique, but got {list(loss_names)}.")
+    metric_map = dict(metrics)
+    if not metric_map:
+        raise ValueError("metrics must name at least one metric, e.g. {'val_loss': 'minimize'}.")
+    for name, direction in metric_map.items():
+        if direction not in _DIRECTIONS:
+            raise ValueError(
+                f"metric directions must be 'minimize' or 'maximize', but {name!r} has "
+                f"{direction!r}."
+            )
+
+    def wrap(fn: Callable[[Run], Mapping[str, float]]) -> Task:
+        return Task(fn=fn, losses=loss_names, metrics=metric_map)
+
+    return wrap
+
+
+@dataclass
+class Run:
+    """What a trial hands to the training function.
+
+    Attributes:
+        weights: the static weights of this trial (loss name -> weight).
+        method: the balancing method of this trial (``"static"`` for a weight search).
+        seed: the seed to use for everything random in this run.
+        device: where to train (``"cuda"`` when available, else ``"cpu"``).
+        params: extra values from ``--param KEY=VALUE`` (strings, numbers or booleans).
+        losses: the task's loss names.
+    """
+
+    weights: dict[str, float]
+    method: str = "static"
+    seed: int = 0
+    device: str = "cpu"
+    params: dict[str, Any] = field(default_factory=dict)
+    losses: tuple[str, ...] = ()
+    method_args: dict[str, Any] = field(default_factory=dict)
+    reporter: Reporter | None = None
+    curve: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    weight_trajectory: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    _balancer: Any = None
+
+    def balancer(self, shared: Iterable[torch.nn.Parameter] | torch.Tensor, **hyperparameters: Any):
+        """Create the balancer of this trial's method over the shared parameters.
+
+        Its ``backward(losses, features=None)`` replaces ``loss.backward()`` in the training loop.
+
+        Args:
+            shared: the parameters all losses share (e.g. ``model.trunk.parameters()``).
+            **hyperparameters: method hyperparameters; ``--method-arg`` values take precedence.
+        """
+        from weightsearch import methods
+
+        args = {**hyperparameters, **self.method_args}
+        if self.method == "static":
+            args["weights"] = dict(self.weights)
+        self._balancer = methods.create(
+            self.method, losses=list(self.losses), shared=shared, **args
+        )
+        return self._balancer
+
+    @property
+    def current_weights(self) -> dict[str, float]:
+        """The weights the balancer applies now (the static weights before one exists)."""
+        if self._balancer is None:
+            return dict(self.weights)
+        return dict(self._balancer.weights)
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Record intermediate metrics (one point of the learning curve) at ``step``.
+
+        It also marks an epoch boundary for methods defined per epoch (DWA), and records the
+        balancer's weights for the weight trajectory. Raises :class:`Pruned` when the pruner
+        decides to stop this trial.
+        """
+        values = {name: float(value) for name, value in metrics.items()}
+        self.curve.append((int(step), values))
+        if self._balancer is not None:
+            self._balancer.epoch_end()
+            self.weight_trajectory.append((int(step), self.current_weights))
+        if self.reporter is not None and self.reporter(int(step), values):
+            raise Pruned(f"pruned at step {step}")
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_task(reference: str) -> Task:
+    """Load a task from ``path/file.py:function``, ``package.module:function`` or ``path/file.py``.
+
+    Raises:
+        WeightsearchError: the file, module or function is missing, the file doesn't import,
+            or the object is not a ``@weightsearch.task`` function.
+    """
+    source, _, attribute = reference.partition(":")
+    if not source:
+        raise WeightsearchError(
+            f"a task is 'path/file.py:function' or 'package.module:function', but got "
+            f"{reference!r}."
+        )
+    if source.endswith(".py") or Path(source).is_file():
+        namespace = _import_file(Path(source))
+    else:
+        namespace = _import_module(source)
+    if attribute:
+        obj = namespace.get(attribute)
+        if obj is None:
+            found = ", ".join(_tasks_in(namespace)) or "none"
+            raise WeightsearchError(
+                f"{source} has no function {attribute!r} (weightsearch tasks there: {found})."
+            )
+        if not isinstance(obj, Task):
+            raise WeightsearchError(
+                f"{source}:{attribute} is not a weightsearch task. "
+                "Decorate it with @weightsearch.task(losses=[...], metrics={...})."
+            )
+        return obj
+    tasks = _tasks_in(namespace)
+    if len(tasks) != 1:
+        detail = "none" if not tasks else ", ".join(tasks)
+        raise WeightsearchError(
+            f"{source} must hold exactly one @weightsearch.task function to be named alone, "
+            f"but has {detail}. Name one: {source}:FUNCTION."
+        )
+    return tasks[next(iter(tasks))]
+
+
+def task_stem(reference: str) -> str:
+    """The short name of a task, for default study names: ``train.py:fit`` -> ``train``."""
+    source = reference.partition(":")[0]
+    if source.endswith(".py") or Path(source).is_file():
+        return Path(source).stem
+    return source.rsplit(".", 1)[-1]
+
+
+def _tasks_in(namespace: Mapping[str, Any]) -> dict[str, Task]:
+    return {name: obj for name, obj in namespace.items() if isinstance(obj, Task)}
+
+
+def _import_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise WeightsearchError(f"task file {path} does not exist. Check the path.")
+    path = path.resolve()
+    # The task's own folder goes first on sys.path so that it can import its neighbours.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    module_name = f"_weightsearch_task_{path.stem}_{abs(hash(str(path)))}"
+    if module_name in sys.modules:
+        return vars(sys.modules[module_name])
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise WeightsearchError(f"{path} can't be imported as Python. Give a .py file.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise WeightsearchError(
+            f"syntax error in {exc.filename or path} line {exc.lineno}: {exc.msg}."
+        ) from None
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise WeightsearchError(
+            f"importing {path} failed: {_where(exc)}{type(exc).__name__}: {exc}"
+        ) from None
+    return vars(module)
+
+
+def _import_module(name: str) -> dict[str, Any]:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            raise WeightsearchError(
+                f"no module or file named {name!r}. Give a path to a .py file or an importable "
+                "module (run from the folder that holds it)."
+            ) from None
+        raise WeightsearchError(f"importing {name} failed: {type(exc).__name__}: {exc}") from None
+    except SyntaxError as exc:
+        raise WeightsearchError(
+            f"syntax error in {exc.filename} line {exc.lineno}: {exc.msg}."
+        ) from None
+    except Exception as exc:
+        raise WeightsearchError(
+            f"importing {name} failed: {_where(exc)}{type(exc).__name__}: {exc}"
+        ) from None
+    return vars(module)
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f"{last.filename} line {last.lineno}: "
+
+
+def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
+    """Parse ``--param KEY=VALUE`` pairs; values become int, float or bool where they read as one.
+
+    Raises:
+        WeightsearchError: a pair has no ``=`` or an empty key.
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise WeightsearchError(
+                f"--param takes KEY=VALUE, but got {pair!r}. Example: --param lr=0.001"
+            )
+        params[key.strip()] = _typed(value.strip())
+    return params
+
+
+def _typed(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
