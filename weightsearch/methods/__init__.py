@@ -24,9 +24,22 @@ from typing import Any, Literal
 
 from torch import Tensor
 
+from weightsearch.methods.aligned_mtl import AlignedMTL
 from weightsearch.methods.base import Balancer, Hyperparameter
+from weightsearch.methods.cagrad import CAGrad
+from weightsearch.methods.db_mtl import DBMTL
+from weightsearch.methods.dwa import DWA
 from weightsearch.methods.equal import Equal
+from weightsearch.methods.famo import FAMO
+from weightsearch.methods.gls import GLS
+from weightsearch.methods.gradnorm import GradNorm
+from weightsearch.methods.imtl import IMTL
+from weightsearch.methods.mgda import MGDA
+from weightsearch.methods.nash_mtl import NashMTL
+from weightsearch.methods.pcgrad import PCGrad
+from weightsearch.methods.rlw import RLW
 from weightsearch.methods.static import Static
+from weightsearch.methods.uncertainty import Uncertainty
 
 __all__ = [
     "Balancer",
@@ -41,6 +54,19 @@ __all__ = [
 _CLASSES: tuple[type[Balancer], ...] = (
     Equal,
     Static,
+    Uncertainty,
+    GradNorm,
+    MGDA,
+    DWA,
+    RLW,
+    GLS,
+    PCGrad,
+    CAGrad,
+    IMTL,
+    AlignedMTL,
+    NashMTL,
+    FAMO,
+    DBMTL,
 )
 _REGISTRY: dict[str, type[Balancer]] = {cls.name: cls for cls in _CLASSES}
 
@@ -89,7 +115,11 @@ def create(
                 f"Run `weightsearch methods` to see each method's hyperparameters."
             )
         _check_value(name, known[key], value)
-    return cls(losses, shared, **hyperparameters)
+    balancer = cls(losses, shared, **hyperparameters)
+    if balancer.shared:
+        # State (learned weights, buffers) lives where the model does.
+        balancer.to(balancer.shared[0].device)
+    return balancer
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,28 @@ class Balancer(torch.nn.Module, abc.ABC):
                 "of the part of the model that computes the losses, e.g. model.trunk.parameters()."
             )
 
+    def get_extra_state(self) -> Any:
+        """The internal optimiser's state, so ``state_dict()`` captures a method completely."""
+        optimizer = getattr(self, "_optimizer", None)
+        return {} if optimizer is None else {"optimizer": optimizer.state_dict()}
+
+    def set_extra_state(self, state: Any) -> None:
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is not None and state.get("optimizer"):
+            optimizer.load_state_dict(state["optimizer"])
+
+    def _adam(self, params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> None:
+        """Give the method its own Adam over its parameters (the user's loop never sees them)."""
+        self._optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+    def _step(self, grads: list[Tensor]) -> None:
+        """One step of the internal optimiser with the given gradients."""
+        for p, g in zip(self._optimizer.param_groups[0]["params"], grads, strict=True):
+            p.grad = g.detach().to(p)
+        self._optimizer.step()
+        for p in self._optimizer.param_groups[0]["params"]:
+            p.grad = None
+
     @classmethod
     def hyperparameters(cls) -> tuple[Hyperparameter, ...]:
         """The method's hyperparameters: its ``__init__``'s keyword-only arguments."""

@@ -1,0 +1,63 @@
+"""Aligned-MTL: align the task gradients to a well-conditioned system (Senushkin et al. 2023)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from weightsearch.methods.gradients import GradientBalancer, TaskGradients
+
+
+class AlignedMTL(GradientBalancer):
+    """Replaces the gradient matrix G by the closest one with orthogonal rows of equal norm.
+
+    With the Gram matrix ``G G^T = V diag(l) V^T`` (rank r), the aligned gradients are ``B G`` with
+    ``B = s * V diag(l)^-1/2 V^T``; the update is their sum, so task i's weight is the i-th column
+    sum of B. The scale ``s`` is the smallest singular value (``min``), the median one, or the root
+    of the mean eigenvalue (``rmse``).
+
+    Args:
+        scale_mode: how the aligned gradients are scaled: ``min``, ``median`` or ``rmse``.
+    """
+
+    name = "aligned-mtl"
+    reference = (
+        "Senushkin, Patakin, Kuznetsov & Konushin 2023, Independent Component Alignment for "
+        "Multi-Task Learning, CVPR. https://arxiv.org/abs/2305.19000"
+    )
+
+    def __init__(
+        self,
+        losses: Sequence[str],
+        shared: Iterable[Tensor] | Tensor = (),
+        *,
+        scale_mode: Literal["min", "median", "rmse"] = "min",
+    ) -> None:
+        super().__init__(losses, shared)
+        self.scale_mode = scale_mode
+
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
+        return aligned_coefficients(grads.gram(), self.scale_mode)
+
+
+def aligned_coefficients(gram: Tensor, scale_mode: str = "min") -> Tensor:
+    """Aligned-MTL task weights from the K x K Gram matrix."""
+    k = gram.shape[0]
+    values, vectors = torch.linalg.eigh(gram.double())
+    tol = values.max().clamp_min(0) * k * torch.finfo(torch.float64).eps
+    keep = values > tol
+    if not bool(keep.any()):
+        return torch.ones(k, dtype=torch.float64)
+    values, vectors = values[keep], vectors[:, keep]
+    singular = values.sqrt()
+    if scale_mode == "min":
+        scale = singular.min()
+    elif scale_mode == "median":
+        scale = singular.median()
+    else:
+        scale = values.mean().sqrt()
+    b = scale * (vectors / singular[None, :]) @ vectors.T
+    return b.sum(dim=0)

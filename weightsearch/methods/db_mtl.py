@@ -1,0 +1,74 @@
+"""DB-MTL: balance the loss scales with logs and the gradient magnitudes by normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from weightsearch.methods.base import Balancer
+from weightsearch.methods.gradients import TaskGradients, loss_values
+
+_EPS = 1e-8
+
+
+class DBMTL(Balancer):
+    """Dual balancing: the gradients of ``log(L_i + eps)``, averaged over steps, normalised to the
+    largest one's norm.
+
+    With ``h_i = grad log(L_i + eps)`` on the shared parameters, each task keeps an exponential
+    average ``m_i <- b m_i + (1 - b) h_i`` (``b = beta / step ** beta_sigma``); the shared update is
+    ``max_j ||m_j|| * sum_i m_i / ||m_i||``. Task-specific parameters get the gradient of
+    ``sum log(L_i + eps)``. The reported weights are the factors ``max_j ||m_j|| / ||m_i||``. The
+    shared update includes past steps, so ``.grad`` is not a combination of this step's gradients.
+
+    Args:
+        beta: averaging factor of the per-task gradient averages.
+        beta_sigma: decay exponent of ``beta`` over steps (0 keeps it constant).
+    """
+
+    name = "db-mtl"
+    reference = (
+        "Lin, Ye, Chen, Xu, Shi & Zhang 2023, Dual-Balancing for Multi-Task Learning. "
+        "https://arxiv.org/abs/2308.12029"
+    )
+    average: Tensor
+    steps: Tensor
+    kind = "gradient-level"
+    needs_shared = True
+    weighted_sum = False
+
+    def __init__(
+        self,
+        losses: Sequence[str],
+        shared: Iterable[Tensor] | Tensor = (),
+        *,
+        beta: float = 0.9,
+        beta_sigma: float = 0.0,
+    ) -> None:
+        super().__init__(losses, shared)
+        if not 0 <= beta < 1 or beta_sigma < 0:
+            raise ValueError(
+                f"db-mtl needs 0 <= beta < 1 and beta_sigma >= 0, but got beta={beta}, "
+                f"beta_sigma={beta_sigma}. Example: beta=0.9, beta_sigma=0"
+            )
+        self.beta = beta
+        self.beta_sigma = beta_sigma
+        size = sum(p.numel() for p in self.shared)
+        dtype = self.shared[0].dtype if self.shared else torch.float32
+        self.register_buffer("average", torch.zeros(self.num_tasks, size, dtype=dtype))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+        grads = TaskGradients(losses, self.shared)
+        scale = 1.0 / (loss_values(losses).clamp_min(0) + _EPS)
+        self.steps += 1
+        b = self.beta / float(self.steps) ** self.beta_sigma
+        current = grads.matrix * scale.to(grads.matrix)[:, None]
+        self.average.mul_(b).add_(current, alpha=1 - b)
+        norms = self.average.norm(dim=1).double()
+        factors = norms.max() / (norms + _EPS)
+        shared = factors.to(self.average) @ self.average
+        grads.accumulate(scale, shared_vector=shared)
+        return factors

@@ -1,0 +1,76 @@
+"""FAMO: fast adaptive multitask optimisation with O(1) cost per step (Liu et al. 2023)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from weightsearch.methods.base import Balancer
+from weightsearch.methods.gradients import loss_values
+
+_EPS = 1e-8
+
+
+class FAMO(Balancer):
+    """Minimises ``sum(z_i log L_i) / c`` with ``z = softmax(xi)``: weight ``z_i / (c L_i)``.
+
+    ``c = sum(z_i / L_i)`` (held constant), so the weights sum over tasks with ``L_i`` to 1. The
+    logits ``xi`` (starting at 0) learn from the drop in log losses: each step, with ``delta =
+    log L(prev) - log L(now)``, Adam (weight decay ``gamma``) takes a step along the softmax's
+    Jacobian times ``delta``. The authors evaluate the losses again on the same batch after the
+    model's step; inside ``backward`` only the next batch's losses exist, so the drop is measured
+    between consecutive steps. Losses must be non-negative (they are clamped at ``1e-8``).
+
+    Args:
+        gamma: weight decay of the logits (the paper's regularisation).
+        lr: learning rate of the internal Adam over the logits.
+    """
+
+    name = "famo"
+    kind = "loss-level"
+    reference = (
+        "Liu, Feng, Stone & Liu 2023, FAMO: Fast Adaptive Multitask Optimization, NeurIPS. "
+        "https://arxiv.org/abs/2306.03792"
+    )
+    previous: Tensor
+    started: Tensor
+
+    def __init__(
+        self,
+        losses: Sequence[str],
+        shared: Iterable[Tensor] | Tensor = (),
+        *,
+        gamma: float = 0.01,
+        lr: float = 0.025,
+    ) -> None:
+        super().__init__(losses, shared)
+        if lr <= 0 or gamma < 0:
+            raise ValueError(
+                f"famo needs lr > 0 and gamma >= 0, but got lr={lr}, gamma={gamma}. "
+                f"Example: lr=0.025, gamma=0.01"
+            )
+        k = self.num_tasks
+        self.logits = torch.nn.Parameter(torch.zeros(k, dtype=torch.float64))
+        self.register_buffer("previous", torch.zeros(k, dtype=torch.float64))
+        self.register_buffer("started", torch.zeros((), dtype=torch.bool))
+        self._adam([self.logits], lr, weight_decay=gamma)
+        self.applied.fill_(1.0 / k)
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+        values = loss_values(losses).to(self.previous).clamp_min(_EPS)
+        if bool(self.started):
+            delta = self.previous.log() - values.log()
+            z = torch.softmax(self.logits.detach(), dim=0)
+            self._step([z * delta - z * (z @ delta)])
+        z = torch.softmax(self.logits.detach(), dim=0)
+        weights = z / values / (z / values).sum()
+        factors = weights.tolist()
+        total = losses[0] * factors[0]
+        for w, loss in zip(factors[1:], losses[1:], strict=True):
+            total = total + loss * w
+        total.backward()
+        self.previous.copy_(values)
+        self.started.fill_(True)
+        return weights

@@ -1,0 +1,127 @@
+"""Per-task gradients on the shared parameters, and the base of methods that combine them.
+
+Gradient-level methods look at each task's gradient on the shared parameters, pick one coefficient
+per task, and apply ``sum(c_i * grad L_i)``. Computing the K gradients is the cost: one
+``torch.autograd.grad`` call per task with ``retain_graph`` (on a CPU this loop beat the batched
+``is_grads_batched``/vmap path; see ``benchmarks/step_time.py``). The same calls also return each
+task's gradient on the parameters only it reaches (its head), so the head gradients come for free
+and no extra backward is needed: every parameter ends with the gradient of ``sum(c_i * L_i)``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from weightsearch.methods.base import Balancer, reachable_leaves
+
+
+class TaskGradients:
+    """The gradient of each loss on the shared parameters (flattened) and on every other leaf.
+
+    Args:
+        losses: the K scalar losses.
+        shared: the shared parameters.
+        retain_graph: keep the graph after the last call (for methods that backward again).
+    """
+
+    def __init__(
+        self, losses: Sequence[Tensor], shared: Sequence[Tensor], *, retain_graph: bool = False
+    ) -> None:
+        self.shared = list(shared)
+        shared_ids = {id(p) for p in self.shared}
+        dtype = self.shared[0].dtype
+        rows: list[Tensor] = []
+        self.others: dict[int, tuple[Tensor, list[tuple[int, Tensor]]]] = {}
+        last = len(losses) - 1
+        for i, loss in enumerate(losses):
+            extra = [t for k, t in reachable_leaves([loss]).items() if k not in shared_ids]
+            grads = torch.autograd.grad(
+                loss,
+                self.shared + extra,
+                retain_graph=retain_graph or i < last,
+                allow_unused=True,
+            )
+            rows.append(
+                torch.cat(
+                    [
+                        (g if g is not None else torch.zeros_like(p)).reshape(-1).to(dtype)
+                        for g, p in zip(grads[: len(self.shared)], self.shared, strict=True)
+                    ]
+                )
+            )
+            for leaf, g in zip(extra, grads[len(self.shared) :], strict=True):
+                if g is not None:
+                    self.others.setdefault(id(leaf), (leaf, []))[1].append((i, g))
+        #: K x P matrix of the tasks' gradients on the shared parameters.
+        self.matrix = torch.stack(rows)
+        self._gram: Tensor | None = None
+
+    def gram(self) -> Tensor:
+        """The K x K matrix of inner products of the shared gradients, in float64."""
+        if self._gram is None:
+            self._gram = (self.matrix @ self.matrix.T).double()
+        return self._gram
+
+    def accumulate(self, coefficients: Tensor, shared_vector: Tensor | None = None) -> None:
+        """Add ``sum(c_i * grad L_i)`` to ``.grad`` of every parameter the losses reach.
+
+        Args:
+            coefficients: one coefficient per task.
+            shared_vector: a flat gradient to use on the shared parameters instead of the
+                combination (for methods whose shared update isn't a combination of this step's
+                gradients).
+        """
+        c = coefficients.to(self.matrix)
+        flat = c @ self.matrix if shared_vector is None else shared_vector.to(self.matrix)
+        offset = 0
+        for p in self.shared:
+            n = p.numel()
+            _add_grad(p, flat[offset : offset + n].view_as(p))
+            offset += n
+        cl = c.tolist()
+        for leaf, parts in self.others.values():
+            total = parts[0][1] * cl[parts[0][0]]
+            for i, g in parts[1:]:
+                total = total + g * cl[i]
+            _add_grad(leaf, total)
+
+
+def _add_grad(p: Tensor, g: Tensor) -> None:
+    g = g.to(p.dtype)
+    if p.grad is None:
+        p.grad = g if g.is_contiguous() else g.contiguous()
+    else:
+        p.grad.add_(g)
+
+
+class GradientBalancer(Balancer):
+    """Base of methods that set per-task coefficients from the gradients on the shared parameters.
+
+    Subclasses implement :meth:`_coefficients`; every parameter then gets the gradient of
+    ``sum(c_i * L_i)``.
+    """
+
+    kind = "gradient-level"
+    needs_shared = True
+
+    def __init__(self, losses: Sequence[str], shared: Iterable[Tensor] | Tensor = ()) -> None:
+        super().__init__(losses, shared)
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+        grads = TaskGradients(losses, self.shared)
+        coefficients = self._coefficients(grads, losses)
+        grads.accumulate(coefficients)
+        return coefficients
+
+    @abc.abstractmethod
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
+        """One coefficient per task (float64), from the task gradients and the loss values."""
+
+
+def loss_values(losses: Sequence[Tensor]) -> Tensor:
+    """The losses as a detached float64 vector."""
+    return torch.stack([loss.detach().to(torch.float64) for loss in losses])

@@ -1,0 +1,31 @@
+"""Random Loss Weighting: fresh random weights every step (Lin et al. 2022)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from weightsearch.methods.base import Balancer
+
+
+class RLW(Balancer):
+    """Weights ``softmax(z)`` with ``z ~ N(0, I)`` drawn anew at every step (they sum to 1).
+
+    Draws from torch's global generator, so ``torch.manual_seed`` makes a run reproducible.
+    """
+
+    name = "rlw"
+    kind = "loss-level"
+    reference = (
+        "Lin, Ye, Xu, Shi & Zhang 2022, Reasonable Effectiveness of Random Weighting: A Litmus "
+        "Test for Multi-Task Learning, TMLR. https://arxiv.org/abs/2111.10603"
+    )
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+        weights = torch.softmax(torch.randn(self.num_tasks, dtype=torch.float64), dim=0)
+        values = weights.tolist()
+        total = losses[0] * values[0]
+        for w, loss in zip(values[1:], losses[1:], strict=True):
+            total = total + loss * w
+        total.backward()
+        return weights

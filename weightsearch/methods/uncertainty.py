@@ -1,0 +1,76 @@
+"""Uncertainty weighting: learned homoscedastic task uncertainty (Kendall et al. 2018)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from weightsearch.methods.base import Balancer
+
+
+class Uncertainty(Balancer):
+    """Weights from learned task uncertainties, trained by the method's own optimiser.
+
+    ``kendall`` learns a log-variance ``s_i`` (starting at 0) per task and minimises
+    ``sum(0.5 * exp(-s_i) * L_i + 0.5 * s_i)``: weight ``0.5 * exp(-s_i)``, which tends to
+    ``1 / (2 L_i)`` when a loss stays constant. ``liebel`` learns ``c_i`` (starting at 1) and
+    minimises ``sum(0.5 / c_i^2 * L_i + log(1 + c_i^2))``, whose regulariser keeps the weights
+    bounded. The model's parameters get the gradient of the weighted sum; the uncertainties get
+    theirs in the same backward pass and are stepped at once by an internal Adam, so the user's
+    optimiser (over ``model.parameters()``) needs no change. The often-copied form
+    ``L / (2 * sigma) + log(sigma)`` with a raw, unconstrained ``sigma`` is not used: it doubles
+    the regulariser relative to the paper and can step ``sigma`` through zero into NaN.
+
+    Args:
+        form: ``kendall`` (log-variance) or ``liebel`` (``log(1 + c^2)`` regulariser).
+        lr: learning rate of the internal Adam over the uncertainties.
+    """
+
+    name = "uncertainty"
+    kind = "loss-level"
+    reference = (
+        "Kendall, Gal & Cipolla 2018, Multi-Task Learning Using Uncertainty to Weigh Losses for "
+        "Scene Geometry and Semantics, CVPR. https://arxiv.org/abs/1705.07115; liebel form: "
+        "Liebel & Körner 2018, Auxiliary Tasks in Multi-task Learning. "
+        "https://arxiv.org/abs/1805.06334"
+    )
+
+    def __init__(
+        self,
+        losses: Sequence[str],
+        shared: Iterable[Tensor] | Tensor = (),
+        *,
+        form: Literal["kendall", "liebel"] = "kendall",
+        lr: float = 0.01,
+    ) -> None:
+        super().__init__(losses, shared)
+        if lr <= 0:
+            raise ValueError(f"uncertainty.lr must be positive, but got {lr}. Example: lr=0.01")
+        self.form = form
+        start = 0.0 if form == "kendall" else 1.0
+        #: log-variance s (kendall) or scale c (liebel), one per task.
+        self.uncertainty = torch.nn.Parameter(torch.full((self.num_tasks,), start))
+        self._adam([self.uncertainty], lr)
+        self.applied.copy_(self._weights().detach())
+
+    def _weights(self) -> Tensor:
+        u = self.uncertainty
+        return 0.5 * torch.exp(-u) if self.form == "kendall" else 0.5 / (u * u)
+
+    def _regulariser(self) -> Tensor:
+        u = self.uncertainty
+        return 0.5 * u.sum() if self.form == "kendall" else torch.log1p(u * u).sum()
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+        weights = self._weights()
+        total = self._regulariser().to(losses[0].dtype)
+        for i, loss in enumerate(losses):
+            total = total + weights[i].to(loss.dtype) * loss
+        self.uncertainty.grad = None
+        total.backward()
+        self._optimizer.step()
+        self.uncertainty.grad = None
+        return weights.detach()
