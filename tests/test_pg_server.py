@@ -67,3 +67,16 @@ def test_storage_url_forms(storage_url: str, request: pytest.FixtureRequest) -> 
         "postgres": "postgresql+psycopg2://",
     }[mode]
     assert storage_url.startswith(prefix)
+
+
+def test_project_opens_every_storage_url(storage_url: str) -> None:
+    from weightsearch.storage import mask_password, open_storage
+
+    storage = open_storage(storage_url)
+    optuna.create_study(study_name=STUDY, storage=storage).optimize(lambda t: 0.0, n_trials=1)
+    assert len(optuna.load_study(study_name=STUDY, storage=storage).trials) == 1
+    password = make_url(storage_url).password if "://" in storage_url else None
+    if password:
+        assert password not in mask_password(storage_url)
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.engine.dispose()
