@@ -53,7 +53,10 @@ def evaluate(model: Net, x: torch.Tensor, targets: dict[str, torch.Tensor]) -> d
     return {"val_nmse": sum(nmse.values()) / len(nmse), **{f"nmse_{k}": v for k, v in nmse.items()}}
 
 
-@ws.task(losses=list(SCALES), metrics={"val_nmse": "minimize"})
+@ws.task(
+    losses=list(SCALES),
+    metrics={"val_nmse": "minimize", **{f"nmse_{name}": "minimize" for name in SCALES}},
+)
 def train(run: ws.Run) -> dict[str, float]:
     torch.manual_seed(run.seed)
     epochs = int(run.params.get("epochs", 15))

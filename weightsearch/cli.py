@@ -16,7 +16,7 @@ from weightsearch.errors import WeightsearchError
 from weightsearch.report import build_report, render_table
 from weightsearch.report.progress import ProgressBar
 from weightsearch.runner import Interrupted
-from weightsearch.search import Outcome, ProgressFactory, Session, run_grid
+from weightsearch.search import Outcome, ProgressFactory, Session, run_grid, run_power_scale
 from weightsearch.spaces import parse_base_weights, parse_multipliers
 from weightsearch.storage import mask_password
 from weightsearch.task import parse_params
@@ -62,7 +62,10 @@ TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")
 ]
 PrunerOpt = Annotated[
-    str | None, typer.Option("--pruner", help="none, median or hyperband (grid default: none).")
+    str | None,
+    typer.Option(
+        "--pruner", help="none, median or hyperband (default: none for grids, else median)."
+    ),
 ]
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="KEY=VALUE handed to the task as run.params.")
@@ -100,6 +103,56 @@ def grid(
             multipliers=_parsed(parse_multipliers, multipliers),
             vary=[v.strip() for v in vary.split(",") if v.strip()] if vary is not None else None,
             base=_parsed(parse_base_weights, base) if base is not None else None,
+            progress=progress,
+        ),
+        json_output,
+    )
+    _finish(outcome, json_output)
+
+
+@app.command("power-scale")
+def power_scale(
+    task: TaskArg,
+    anchor: Annotated[
+        str | None, typer.Option(help="Loss fixed at weight 1 (default: the first loss).")
+    ] = None,
+    base: Annotated[float, typer.Option(help="Base m of the other weights m**n.")] = 10.0,
+    exponents: Annotated[
+        str, typer.Option(help="Integer exponent range LO:HI, inclusive.")
+    ] = "-3:1",
+    sampler: Annotated[
+        str | None,
+        typer.Option(
+            help="grid, tpe, cmaes, gp or random (default: grid when it fits --n-trials, else tpe)."
+        ),
+    ] = None,
+    continuous: Annotated[
+        bool, typer.Option("--continuous", help="Real-valued exponents (model-based samplers).")
+    ] = False,
+    sampler_seed: Annotated[
+        int | None, typer.Option(help="Seed of the sampler, for a reproducible search.")
+    ] = None,
+    study: StudyOpt = None,
+    storage: StorageOpt = None,
+    objective: ObjectiveOpt = None,
+    seeds: SeedsOpt = 1,
+    n_trials: NTrialsOpt = None,
+    timeout: TimeoutOpt = None,
+    pruner: PrunerOpt = None,
+    param: ParamOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Anchor-one power scaling: one loss at weight 1, the others base**n."""
+    session = _session(task, study, storage, objective, seeds, n_trials, timeout, pruner, param)
+    outcome = _run(
+        lambda progress: run_power_scale(
+            session,
+            anchor=anchor,
+            base=base,
+            exponents=exponents,
+            sampler=sampler,
+            continuous=continuous,
+            sampler_seed=sampler_seed,
             progress=progress,
         ),
         json_output,
@@ -145,7 +198,8 @@ def _parsed(parse: Any, text: str) -> Any:
 
 
 _stderr = Console(stderr=True)
-_stdout = Console()
+# Piped output (a file, a CI log) gets wide tables instead of rich's default 80 columns.
+_stdout = Console() if Console().is_terminal else Console(width=160)
 
 
 def _run(start: Callable[[ProgressFactory], Outcome], json_output: bool) -> Outcome:
@@ -162,6 +216,8 @@ def _run(start: Callable[[ProgressFactory], Outcome], json_output: bool) -> Outc
 
 
 def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -> None:
+    for note in outcome.notes:
+        _stderr.print(note, markup=False, highlight=False)
     report = build_report(outcome.study, outcome.definition)
     if json_output:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

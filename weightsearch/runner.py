@@ -18,7 +18,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -35,6 +35,9 @@ from weightsearch.task import Pruned, Run, Task, default_device
 POINT_ATTR = "point"
 OWNER_ATTR = "owner"
 ERROR_ATTR = "error"
+LOST_ATTR = "lost"
+# The weights of a trial scaled to sum to 1, where they differ from those it trained with.
+NORMALIZED_ATTR = "normalized_weights"
 TRACEBACK_ATTR = "traceback"
 # Long learning curves are thinned to this many points per seed before they are stored.
 _MAX_CURVE_POINTS = 200
@@ -206,23 +209,35 @@ class PointSource(Protocol):
     def total(self, study: optuna.Study) -> int: ...
 
 
+def spent_trials(study: optuna.Study) -> int:
+    """Trials that count against ``--n-trials``: all but those lost to a crash or Ctrl-C."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(LOST_ATTR))
+
+
 class FixedPoints:
     """A known list of points (a grid, or compare's method x seed pairs): each runs once.
 
     A point counts as taken when a trial with its key is COMPLETE, PRUNED or RUNNING. A point whose
     earlier trials all failed is run again by a later command, but only once per command.
+
+    Args:
+        points: the points, in the order they run.
+        budget: at most this many trials in the whole study (``--n-trials``); None: no limit.
     """
 
-    def __init__(self, points: Sequence[Point]) -> None:
+    def __init__(self, points: Sequence[Point], budget: int | None = None) -> None:
         self.points = list(points)
+        self.budget = budget
         self._tried: set[str] = set()
 
     def total(self, study: optuna.Study) -> int:
-        return len(self.points)
+        return len(self.points) if self.budget is None else min(self.budget, len(self.points))
 
     def claim(
         self, study: optuna.Study, owner: dict[str, Any]
     ) -> tuple[optuna.Trial, Point] | None:
+        if self.budget is not None and spent_trials(study) >= self.budget:
+            return None
         taken = set(self._tried)
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         for trial in study.get_trials(deepcopy=False, states=states):
@@ -232,6 +247,34 @@ class FixedPoints:
                 self._tried.add(point.key)
                 return create_running_trial(study, point, owner), point
         return None
+
+
+class SampledPoints:
+    """Points proposed by the study's sampler (TPE, CMA-ES, GP, random), up to a trial budget.
+
+    Args:
+        suggest: turns a new trial into a point by calling its ``suggest_*`` methods.
+        budget: at most this many trials in the whole study; None: until the timeout.
+    """
+
+    def __init__(self, suggest: Callable[[optuna.Trial], Point], budget: int | None) -> None:
+        self.suggest = suggest
+        self.budget = budget
+
+    def total(self, study: optuna.Study) -> int:
+        return self.budget if self.budget is not None else 0
+
+    def claim(
+        self, study: optuna.Study, owner: dict[str, Any]
+    ) -> tuple[optuna.Trial, Point] | None:
+        if self.budget is not None and spent_trials(study) >= self.budget:
+            return None
+        trial = study.ask()
+        trial.set_user_attr(OWNER_ATTR, owner)
+        point = self.suggest(trial)
+        for key, value in _point_attrs(point).items():
+            trial.set_user_attr(key, value)
+        return trial, point
 
 
 def create_running_trial(study: optuna.Study, point: Point, owner: dict[str, Any]) -> optuna.Trial:
@@ -247,19 +290,22 @@ def create_running_trial(study: optuna.Study, point: Point, owner: dict[str, Any
         datetime_complete=None,
         params=dict(point.params),
         distributions=dict(point.distributions),
-        user_attrs={
-            POINT_ATTR: point.key,
-            OWNER_ATTR: owner,
-            "weights": dict(point.weights),
-            "method": point.method,
-            **point.attrs,
-        },
+        user_attrs={OWNER_ATTR: owner, **_point_attrs(point)},
         system_attrs={},
         intermediate_values={},
         trial_id=-1,
     )
     trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
     return optuna.Trial(study, trial_id)
+
+
+def _point_attrs(point: Point) -> dict[str, Any]:
+    return {
+        POINT_ATTR: point.key,
+        "weights": dict(point.weights),
+        "method": point.method,
+        **point.attrs,
+    }
 
 
 class Progress(Protocol):
@@ -290,14 +336,12 @@ class RunOptions:
         seeds: seeds each point runs with (a trial's value is the mean over them).
         params: ``--param`` values handed to the task as ``run.params``.
         method_args: ``--method-arg`` values per method, handed to ``run.balancer``.
-        n_trials: at most this many new trials in this command (None: until the source is done).
         timeout: no new trial starts after this many seconds (None: no limit).
     """
 
     seeds: tuple[int, ...] = (0,)
     params: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, dict[str, Any]] = field(default_factory=dict)
-    n_trials: int | None = None
     timeout: float | None = None
 
 
@@ -326,7 +370,7 @@ class Runner:
         self.owner = process_owner()
 
     def run(self, source: PointSource) -> int:
-        """Run points from ``source`` until it is exhausted, ``n_trials`` or ``timeout``.
+        """Run points from ``source`` until it has none left or ``timeout`` has passed.
 
         Returns:
             The number of trials this command finished.
@@ -342,7 +386,7 @@ class Runner:
         started = time.monotonic()
         count = 0
         try:
-            while self.options.n_trials is None or count < self.options.n_trials:
+            while True:
                 if (
                     self.options.timeout is not None
                     and time.monotonic() - started > self.options.timeout
@@ -429,10 +473,15 @@ def _mean_metrics(per_seed: Iterable[Mapping[str, float]]) -> dict[str, float]:
 
 
 def fail_trial(study: optuna.Study, trial_id: int, reason: str) -> bool:
-    """Fail a RUNNING trial with ``reason``; False when it already finished (someone else did)."""
+    """Fail a RUNNING trial that was lost (crash, Ctrl-C): its point runs again later.
+
+    Returns:
+        False when the trial had already finished (another process got there first).
+    """
     storage = study._storage
     try:
         storage.set_trial_user_attr(trial_id, ERROR_ATTR, reason)
+        storage.set_trial_user_attr(trial_id, LOST_ATTR, True)
         return storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
         return False

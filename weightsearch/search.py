@@ -6,17 +6,34 @@ that the caller can report on it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from weightsearch.errors import WeightsearchError
-from weightsearch.runner import FixedPoints, Interrupted, Point, Progress, Runner, RunOptions
+from weightsearch.runner import (
+    NORMALIZED_ATTR,
+    FixedPoints,
+    Interrupted,
+    Point,
+    PointSource,
+    Progress,
+    Runner,
+    RunOptions,
+    SampledPoints,
+)
 from weightsearch.spaces import sum_to_one_grid
+from weightsearch.spaces.power_scale import (
+    PowerScaleSpace,
+    choose_sampler,
+    normalize,
+    power_scale_space,
+)
 from weightsearch.storage import mask_password, open_storage, resolve_url
 from weightsearch.study import Objective, StudyDefinition, open_study
 from weightsearch.task import Task, load_task, task_stem
@@ -35,7 +52,7 @@ class Session:
         storage: the storage URL (None: ``$WEIGHTSEARCH_STORAGE`` or the default SQLite file).
         objectives: metric names to optimise (empty: the task's first metric).
         seeds: how many seeds each point runs with (seeds 0..N-1).
-        n_trials: at most this many new trials in this command.
+        n_trials: at most this many trials in the study (trials lost to a crash don't count).
         timeout: no new trial starts after this many seconds.
         pruner: ``none``, ``median`` or ``hyperband`` (None: the command's default).
         params: ``--param`` values for ``run.params``.
@@ -60,6 +77,7 @@ class Outcome:
     definition: StudyDefinition
     storage_url: str
     new_trials: int
+    notes: list[str] = field(default_factory=list)
 
     @property
     def shown_storage(self) -> str:
@@ -87,10 +105,9 @@ def run_grid(
         "vary": list(vary) if vary else list(task.losses),
         "base": dict(base) if base else dict.fromkeys(task.losses, 1.0),
     }
-    points = [static_point(w) for w in weights]
-    return _run_points(
-        session, task, "grid", space, points, default_pruner="none", progress=progress
-    )
+    definition = make_definition(session, task, "grid", space)
+    points = FixedPoints([static_point(w) for w in weights], session.n_trials)
+    return _run(session, task, definition, points, None, default_pruner="none", progress=progress)
 
 
 def static_point(weights: Mapping[str, float], attrs: Mapping[str, Any] | None = None) -> Point:
@@ -110,37 +127,158 @@ def weight_param(loss: str) -> str:
     return f"w_{loss}"
 
 
-def _run_points(
+def run_power_scale(
+    session: Session,
+    anchor: str | None = None,
+    base: float = 10.0,
+    exponents: str = "-3:1",
+    sampler: str | None = None,
+    continuous: bool = False,
+    sampler_seed: int | None = None,
+    progress: ProgressFactory | None = None,
+) -> Outcome:
+    """Run the anchor-one power-scale search on a task (``weightsearch power-scale``).
+
+    The anchor loss keeps weight 1, every other loss gets ``base ** n``. With the grid sampler
+    every integer point runs once; a model-based sampler proposes points up to ``--n-trials``.
+    """
+    task = load_task(session.task)
+    try:
+        space = power_scale_space(
+            task.losses, anchor=anchor, base=base, exponents=exponents, continuous=continuous
+        )
+        definition = make_definition(session, task, "power-scale", _power_scale_definition(space))
+        chosen = choose_sampler(
+            space,
+            sampler=sampler,
+            n_trials=session.n_trials,
+            n_objectives=len(definition.objectives),
+        )
+    except ValueError as exc:
+        raise WeightsearchError(str(exc)) from None
+    if chosen != "grid" and session.n_trials is None and session.timeout is None:
+        raise WeightsearchError(
+            f"--sampler {chosen} needs a budget: give --n-trials N (or --timeout SECONDS)."
+        )
+    source: PointSource
+    if chosen == "grid":
+        source = FixedPoints([power_point(space, e) for e in space.grid()], session.n_trials)
+    else:
+        source = SampledPoints(lambda trial: suggest_power_point(space, trial), session.n_trials)
+    return _run(
+        session,
+        task,
+        definition,
+        source,
+        sampler=make_sampler(chosen, sampler_seed),
+        default_pruner="none" if chosen == "grid" else "median",
+        progress=progress,
+    )
+
+
+def _power_scale_definition(space: PowerScaleSpace) -> dict[str, Any]:
+    return {
+        "anchor": space.anchor,
+        "base": space.base,
+        "exponents": list(space.exponents),
+        "continuous": space.continuous,
+    }
+
+
+def power_point(space: PowerScaleSpace, exponents: Mapping[str, float]) -> Point:
+    """The point of a power-scale space at ``exponents``: trains with the raw weights.
+
+    Its parameters are the exponents (what the sampler searches); the trial also keeps the raw
+    weights and the same vector normalised to sum 1, comparable with grid studies.
+    """
+    low, high = space.exponents
+    raw = space.raw_weights(exponents)
+    distribution: BaseDistribution
+    if space.continuous:
+        distribution = FloatDistribution(float(low), float(high))
+    else:
+        distribution = IntDistribution(low, high)
+    return Point(
+        key=json.dumps({name: exponents[name] for name in space.scaled}, sort_keys=True),
+        weights=raw,
+        params={exponent_param(name): exponents[name] for name in space.scaled},
+        distributions={exponent_param(name): distribution for name in space.scaled},
+        attrs={NORMALIZED_ATTR: normalize(raw), "exponents": dict(exponents)},
+    )
+
+
+def suggest_power_point(space: PowerScaleSpace, trial: optuna.Trial) -> Point:
+    """Let the study's sampler choose the exponents of a new trial."""
+    low, high = space.exponents
+    exponents: dict[str, float] = {}
+    for name in space.scaled:
+        if space.continuous:
+            exponents[name] = trial.suggest_float(exponent_param(name), low, high)
+        else:
+            exponents[name] = trial.suggest_int(exponent_param(name), low, high)
+    return power_point(space, exponents)
+
+
+def exponent_param(loss: str) -> str:
+    """The Optuna parameter name of a loss's exponent in a power-scale study."""
+    return f"n_{loss}"
+
+
+def make_sampler(name: str, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler behind ``--sampler``; grid points are handed out by the runner."""
+    if name == "grid":
+        # The runner creates grid trials with their parameters already set; nothing to sample.
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    needs = {"cmaes": "cmaes", "gp": "scipy"}[name]
+    if importlib.util.find_spec(needs) is None:
+        raise WeightsearchError(
+            f"--sampler {name} needs the {needs} package, which is not installed. "
+            f"Install it: pip install {needs}"
+        )
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def _run(
     session: Session,
     task: Task,
-    kind: str,
-    space: dict[str, Any],
-    points: Sequence[Point],
+    definition: StudyDefinition,
+    source: PointSource,
+    sampler: optuna.samplers.BaseSampler | None,
     default_pruner: str,
     progress: ProgressFactory | None,
 ) -> Outcome:
-    definition = make_definition(session, task, kind, space)
     url = resolve_url(session.storage)
     storage = open_storage(url)
-    name = session.study or f"{task_stem(session.task)}-{kind}"
-    study = open_study(
-        storage, name, definition, pruner=make_pruner(session.pruner or default_pruner, definition)
-    )
+    name = session.study or f"{task_stem(session.task)}-{definition.kind}"
+    pruner_name = session.pruner or default_pruner
+    notes = []
+    if len(definition.objectives) > 1 and pruner_name != "none" and session.pruner:
+        notes.append("note: multi-objective studies don't prune (Optuna can't); --pruner ignored.")
+    pruner = make_pruner(pruner_name, definition)
+    study = open_study(storage, name, definition, sampler=sampler, pruner=pruner)
     options = RunOptions(
         seeds=definition.seeds,
         params=dict(session.params or {}),
-        n_trials=session.n_trials,
         timeout=session.timeout,
     )
     objectives = [o.name for o in definition.objectives]
     bar = progress(definition) if progress else None
     runner = Runner(study, url, storage, task, objectives, options, bar)
+    outcome = Outcome(
+        study=study, definition=definition, storage_url=url, new_trials=0, notes=notes
+    )
     try:
-        new = runner.run(FixedPoints(points))
+        outcome.new_trials = runner.run(source)
     except Interrupted as exc:
-        exc.outcome = Outcome(study=study, definition=definition, storage_url=url, new_trials=0)
+        exc.outcome = outcome
         raise
-    return Outcome(study=study, definition=definition, storage_url=url, new_trials=new)
+    return outcome
 
 
 def make_definition(

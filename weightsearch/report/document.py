@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from weightsearch.runner import ERROR_ATTR
+from weightsearch.runner import ERROR_ATTR, NORMALIZED_ATTR
 from weightsearch.study import StudyDefinition
 
 
@@ -30,27 +30,38 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
 
 
 def trial_entry(trial: FrozenTrial) -> dict[str, Any]:
+    """One trial as the report shows it.
+
+    ``weights`` always sum to 1 so that studies of every kind compare; where the trial trained
+    with other weights (power-scale's anchor at 1), those are in ``raw_weights``.
+    """
     entry: dict[str, Any] = {
         "number": trial.number,
         "state": trial.state.name,
-        "weights": trial.user_attrs.get("weights", {}),
+        **_weights(trial),
         "method": trial.user_attrs.get("method", "static"),
         "seeds": [int(s) for s in trial.user_attrs.get("seed_values", {})],
         "values": trial.user_attrs.get("values", {}) if trial.state == TrialState.COMPLETE else {},
     }
     if "seed" in trial.params:
         entry["seed"] = int(trial.params["seed"])
+    if "exponents" in trial.user_attrs:
+        entry["exponents"] = trial.user_attrs["exponents"]
     if trial.state == TrialState.FAIL:
         entry["error"] = trial.user_attrs.get(ERROR_ATTR, "failed")
     return entry
 
 
 def best_entry(trial: FrozenTrial) -> dict[str, Any]:
-    return {
-        "number": trial.number,
-        "weights": trial.user_attrs.get("weights", {}),
-        "values": trial.user_attrs.get("values", {}),
-    }
+    return {"number": trial.number, **_weights(trial), "values": trial.user_attrs.get("values", {})}
+
+
+def _weights(trial: FrozenTrial) -> dict[str, Any]:
+    trained = trial.user_attrs.get("weights", {})
+    normalized = trial.user_attrs.get(NORMALIZED_ATTR)
+    if normalized is None:
+        return {"weights": trained}
+    return {"weights": normalized, "raw_weights": trained}
 
 
 def best_trials(study: optuna.Study, definition: StudyDefinition) -> list[FrozenTrial]:

@@ -34,6 +34,11 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
     )
     table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
+    exponents = [n for n in definition.losses if n != definition.space.get("anchor")]
+    power_scale = report["kind"] == "power-scale"
+    if power_scale:
+        for loss in exponents:
+            table.add_column(f"n_{loss}", justify="right")
     for loss in definition.losses:
         table.add_column(f"w_{loss}", justify="right")
     for name in metric_names:
@@ -42,10 +47,15 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
             f"{name} {arrow}", justify="right", style="bold" if name in objectives else ""
         )
     table.add_column("seeds", justify="right")
+    if power_scale:
+        table.caption = (
+            "w_ columns: weights scaled to sum 1 (training used anchor=1, others base**n)"
+        )
     for trial in shown[: _TOP if len(objectives) == 1 else None]:
         mark = "*" if trial["number"] in best_numbers else ""
         table.add_row(
             f"{trial['number']}{mark}",
+            *(_exponent(trial, loss) for loss in exponents if power_scale),
             *(f"{trial['weights'].get(loss, float('nan')):.4g}" for loss in definition.losses),
             *(_number(trial["values"].get(name)) for name in metric_names),
             str(len(trial["seeds"])),
@@ -55,6 +65,11 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
     failed = [t for t in trials if t["state"] == "FAIL"]
     if failed and not complete:
         console.print(Text(f"first error (trial {failed[0]['number']}): {failed[0].get('error')}"))
+
+
+def _exponent(trial: dict[str, Any], loss: str) -> str:
+    value = trial.get("exponents", {}).get(loss)
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _number(value: float | None) -> str:
