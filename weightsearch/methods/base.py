@@ -10,6 +10,7 @@ is one place to declare them.
 from __future__ import annotations
 
 import abc
+import copy
 import inspect
 import re
 import types
@@ -218,7 +219,8 @@ class Balancer(torch.nn.Module, abc.ABC):
     def get_extra_state(self) -> Any:
         """The internal optimiser's state, so ``state_dict()`` captures a method completely."""
         optimizer = getattr(self, "_optimizer", None)
-        return {} if optimizer is None else {"optimizer": optimizer.state_dict()}
+        # A copy: Optimizer.load_state_dict would otherwise share the tensors with the source.
+        return {} if optimizer is None else {"optimizer": copy.deepcopy(optimizer.state_dict())}
 
     def set_extra_state(self, state: Any) -> None:
         optimizer = getattr(self, "_optimizer", None)

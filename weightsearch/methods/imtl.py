@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -41,7 +42,8 @@ def imtl_coefficients(gram: Tensor) -> Tensor:
     p = m / norms[None, :]
     a = p[0, 0] - p[0, 1:]  # g_1 . (u_1 - u_j)
     du = p[0, 0] - p[0, 1:][None, :] - p[1:, 0][:, None] + p[1:, 1:]  # (g_1 - g_i).(u_1 - u_j)
-    rest = torch.linalg.lstsq(du.T, a[:, None]).solution[:, 0]
+    # numpy's LAPACK on a (K-1)^2 system: small, and bit-for-bit repeatable across calls.
+    rest = torch.from_numpy(np.linalg.lstsq(du.T.numpy(), a.numpy(), rcond=None)[0])
     if not bool(torch.isfinite(rest).all()):
         return torch.full((k,), 1.0 / k, dtype=torch.float64)
     return torch.cat([(1 - rest.sum())[None], rest])

@@ -1,0 +1,102 @@
+"""Properties every registered method must have, run over all of them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from methods_toy import batch, grads, make
+
+from weightsearch import methods
+
+
+def _step(model, balancer, seed=1, features=True, scales=(1.0, 10.0, 0.1)):
+    losses, f = model.losses(batch(seed, next(model.parameters()).dtype), scales)
+    return balancer.backward(losses, features=f if features else None), losses
+
+
+@pytest.mark.parametrize("features", [False, True])
+def test_weights_are_finite_and_named(method: str, features: bool) -> None:
+    model = make()
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    for seed in range(3):
+        model.zero_grad()
+        weights, _ = _step(model, b, seed, features)
+        assert weights == b.weights
+        b.epoch_end()
+        assert list(weights) == ["a", "b", "c"]
+        assert all(math.isfinite(w) for w in weights.values())
+        assert all(torch.isfinite(g).all() for g in grads(model))
+
+
+@pytest.mark.parametrize("features", [False, True])
+def test_grad_is_the_weighted_sum_it_reports(method: str, features: bool) -> None:
+    cls = methods.method_class(method)
+    if not cls.weighted_sum:
+        pytest.skip(f"{method} doesn't claim a combination of this step's gradients")
+    model = make()
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    _step(model, b, 0, features)  # let stateful methods move off their start
+    model.zero_grad()
+    weights, _ = _step(model, b, 1, features)
+    losses, _ = model.losses(batch(1))
+    total = sum(w * losses[n] for n, w in weights.items())
+    expected = torch.autograd.grad(total, list(model.parameters()))
+    for got, want in zip(grads(model), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_grad_accumulates_like_backward(method: str) -> None:
+    model = make()
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    torch.manual_seed(3)
+    _step(model, b)
+    once = grads(model)
+    model2 = make()
+    b2 = methods.create(method, losses=["a", "b", "c"], shared=model2.trunk.parameters())
+    for p in model2.parameters():
+        p.grad = torch.ones_like(p)
+    torch.manual_seed(3)
+    _step(model2, b2)
+    for g1, g2 in zip(once, grads(model2), strict=True):
+        torch.testing.assert_close(g2, g1 + 1)
+
+
+def test_deterministic_under_a_seed(method: str) -> None:
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = make()
+        b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+        history = []
+        for seed in range(3):
+            model.zero_grad()
+            history.append(_step(model, b, seed)[0])
+        runs.append((history, grads(model)))
+    assert runs[0][0] == runs[1][0]
+    for g1, g2 in zip(runs[0][1], runs[1][1], strict=True):
+        assert torch.equal(g1, g2)
+
+
+def test_state_dict_round_trip(method: str) -> None:
+    model = make()
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    for seed in range(3):
+        _step(model, b, seed)
+        b.epoch_end()
+    copy = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    copy.load_state_dict(b.state_dict())
+    assert copy.weights == b.weights
+    torch.manual_seed(5)
+    after = _step(model, b, 7)[0]
+    torch.manual_seed(5)
+    assert _step(model, copy, 7)[0] == after
+
+
+def test_float64_model(method: str) -> None:
+    model = make(dtype=torch.float64)
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    weights, _ = _step(model, b)
+    assert all(math.isfinite(w) for w in weights.values())
+    assert all(g.dtype == torch.float64 and torch.isfinite(g).all() for g in grads(model))
