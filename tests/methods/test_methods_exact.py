@@ -1,7 +1,7 @@
 """Hand-checked values of each method on small inputs whose gradients are known exactly.
 
-``linear(g, offset)`` gives losses ``L_i = theta . g_i + offset_i`` at ``theta = 0``: the gradient of
-loss i on the shared ``theta`` is exactly ``g_i`` and its value is ``offset_i``.
+``linear(g, offset)`` gives losses ``L_i = theta . g_i + offset_i`` at ``theta = 0``: the gradient
+of loss i on the shared ``theta`` is exactly ``g_i`` and its value is ``offset_i``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def test_mgda_three_tasks_satisfies_optimality() -> None:
     weights, grad, _ = run("mgda", gs, normalization="none")
     g = np.array(gs)
     a = np.array(weights)
-    assert a.min() >= 0 and math.isclose(a.sum(), 1)
+    assert a.min() >= 0
+    assert math.isclose(a.sum(), 1)
     mx = g @ (a @ g)
     norm2 = a @ g @ (a @ g)
     # KKT of min ||sum a_i g_i||^2 on the simplex: g_j . d >= ||d||^2, equality where a_j > 0
@@ -163,7 +164,7 @@ def test_gradnorm_weights_sum_to_the_number_of_tasks() -> None:
 
 def test_uncertainty_kendall_tends_to_inverse_loss() -> None:
     # constant losses 4 and 0.25: the optimum of 0.5 exp(-s) L + 0.5 s is exp(-s) = 1/L
-    weights, _, b = run("uncertainty", [[1, 0], [0, 1]], [4.0, 0.25], steps=600, lr=0.05)
+    weights, _, _b = run("uncertainty", [[1, 0], [0, 1]], [4.0, 0.25], steps=600, lr=0.05)
     close(weights, [0.5 / 4, 0.5 / 0.25], 1e-3)
 
 
@@ -201,7 +202,7 @@ def test_gls_weights() -> None:
 
 def test_cagrad_orthogonal_pair() -> None:
     # symmetric: w = (1/2, 1/2), g_w = g0, lam = c ||g0|| / ||g_w|| = c
-    weights, grad, _ = run("cagrad", [[1, 0], [0, 1]])
+    weights, _grad, _ = run("cagrad", [[1, 0], [0, 1]])
     close(weights, [(0.5 + 0.4 * 0.5) / 1.16] * 2, 1e-6)
     close(run("cagrad", [[1, 0], [0, 3]], c=0.0)[0], [0.5, 0.5])
 

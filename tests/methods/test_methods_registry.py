@@ -1,0 +1,138 @@
+"""The registry, create(), describe() and --method-arg parsing."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+import torch
+
+import weightsearch.methods as registry
+from weightsearch import methods
+from weightsearch.methods.base import Balancer
+
+REQUIRED = [
+    "equal", "static", "uncertainty", "gradnorm", "mgda", "dwa", "rlw", "gls", "pcgrad",
+    "cagrad", "imtl", "aligned-mtl", "nash-mtl", "famo", "db-mtl",
+]  # fmt: skip
+
+
+def _all_subclasses(cls: type) -> set[type]:
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub, *_all_subclasses(sub)}
+    return found
+
+
+def test_every_method_class_is_registered() -> None:
+    for module in pkgutil.iter_modules(registry.__path__):
+        importlib.import_module(f"weightsearch.methods.{module.name}")
+    concrete = {
+        c
+        for c in _all_subclasses(Balancer)
+        if not inspect.isabstract(c) and c.__module__.startswith("weightsearch.methods")
+    }
+    listed = {methods.method_class(name) for name in methods.available()}
+    assert concrete - listed == set(), "a Balancer subclass is missing from the registry"
+
+
+def test_available_has_the_documented_methods() -> None:
+    assert set(REQUIRED) <= set(methods.available())
+
+
+def test_describe_gives_kind_reference_and_defaults() -> None:
+    infos = {info.name: info for info in methods.describe()}
+    assert list(infos) == methods.available()
+    for info in infos.values():
+        assert info.kind in ("loss-level", "gradient-level", "representation-level")
+        assert info.reference
+        assert info.summary
+        for h in info.hyperparameters:
+            assert h.help, f"{info.name}.{h.name} has no help text"
+    mgda = {h.name: h for h in infos["mgda"].hyperparameters}
+    assert mgda["normalization"].default == "loss+"
+    assert mgda["normalization"].choices == ("none", "l2", "loss", "loss+")
+    gradnorm = {h.name: h.default for h in infos["gradnorm"].hyperparameters}
+    assert gradnorm == {"alpha": 1.5, "lr": 0.025, "layer": "last"}
+    assert {h.name: h.default for h in infos["dwa"].hyperparameters} == {"temperature": 2.0}
+    assert {h.name: h.default for h in infos["cagrad"].hyperparameters} == {"c": 0.4}
+    uncertainty = {h.name: h.default for h in infos["uncertainty"].hyperparameters}
+    assert uncertainty["form"] == "kendall"
+    assert infos["equal"].to_dict()["hyperparameters"] == {}
+
+
+def test_parse_method_args_converts_types() -> None:
+    parsed = methods.parse_method_args(
+        [
+            "mgda.normalization=l2",
+            "mgda.use_features=false",
+            "gradnorm.alpha=1",
+            "nash-mtl.update_weights_every=5",
+            "static.weights=a:0.5,b:2",
+        ]
+    )
+    assert parsed == {
+        "mgda": {"normalization": "l2", "use_features": False},
+        "gradnorm": {"alpha": 1.0},
+        "nash-mtl": {"update_weights_every": 5},
+        "static": {"weights": {"a": 0.5, "b": 2.0}},
+    }
+    assert isinstance(parsed["gradnorm"]["alpha"], float)
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ("mgda.normalization=l3", ["none|l2|loss|loss+", "'l3'", "Example"]),
+        ("gradnorm.alpha=high", ["float", "'high'"]),
+        ("nash-mtl.update_weights_every=1.5", ["int", "'1.5'"]),
+        ("mgda.alpha=1", ["normalization", "'alpha'"]),
+        ("unknown.x=1", ["one of", "equal", "'unknown'"]),
+        ("mgda=1", ["METHOD.KEY=VALUE"]),
+        ("mgda.normalization", ["METHOD.KEY=VALUE"]),
+        ("gradnorm.alpha=nan", ["float"]),
+    ],
+)
+def test_parse_method_args_errors_are_plain(item: str, words: list[str]) -> None:
+    with pytest.raises(ValueError, match="but got") as error:
+        methods.parse_method_args([item])
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_create_rejects_unknown_methods_and_hyperparameters() -> None:
+    w = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(ValueError, match=r"method must be one of .*mgda.*but got 'mdga'"):
+        methods.create("mdga", ["a"], [w])
+    with pytest.raises(ValueError, match=r"takes hyperparameters normalization.*'norm'"):
+        methods.create("mgda", ["a"], [w], norm="l2")
+    with pytest.raises(ValueError, match=r"must be none\|l2\|loss\|loss\+, but got 'L2'"):
+        methods.create("mgda", ["a"], [w], normalization="L2")
+    with pytest.raises(ValueError, match="must be float, but got '1'"):
+        methods.create("gradnorm", ["a"], [w], alpha="1")
+    with pytest.raises(ValueError, match="positive"):
+        methods.create("dwa", ["a"], [w], temperature=0.0)
+    with pytest.raises(ValueError, match="unique"):
+        methods.create("equal", ["a", "a"], [w])
+    with pytest.raises(ValueError, match="needs the shared parameters"):
+        methods.create("mgda", ["a", "b"], [])
+
+
+def test_shared_may_be_a_generator_or_one_tensor() -> None:
+    net = torch.nn.Linear(2, 1)
+    b = methods.create("mgda", ["a", "b"], shared=net.parameters())
+    assert len(b.shared) == 2
+    assert len(methods.create("mgda", ["a"], shared=net.weight).shared) == 1
+
+
+def test_static_weights_and_equal_defaults() -> None:
+    w = torch.nn.Parameter(torch.ones(1))
+    assert methods.create("equal", ["a", "b"], [w]).weights == {"a": 1.0, "b": 1.0}
+    b = methods.create("static", ["a", "b"], [w], weights={"a": 0.25})
+    assert b.weights == {"a": 0.25, "b": 1.0}
+    with pytest.raises(ValueError, match=r"unknown \['z'\]"):
+        methods.create("static", ["a", "b"], [w], weights={"z": 1.0})
+    with pytest.raises(ValueError, match="finite non-negative"):
+        methods.create("static", ["a", "b"], [w], weights={"a": float("nan")})
