@@ -33,31 +33,30 @@ class TaskGradients:
     ) -> None:
         self.shared = list(shared)
         shared_ids = {id(p) for p in self.shared}
-        dtype = self.shared[0].dtype
-        rows: list[Tensor] = []
+        # One traversal for all losses: a leaf a loss doesn't reach just comes back as None.
+        extra = [t for k, t in reachable_leaves(losses).items() if k not in shared_ids]
+        sizes = [p.numel() for p in self.shared]
+        #: K x P matrix of the tasks' gradients on the shared parameters.
+        self.matrix = torch.zeros(
+            len(losses), sum(sizes), dtype=self.shared[0].dtype, device=self.shared[0].device
+        )
         self.others: dict[int, tuple[Tensor, list[tuple[int, Tensor]]]] = {}
         last = len(losses) - 1
         for i, loss in enumerate(losses):
-            extra = [t for k, t in reachable_leaves([loss]).items() if k not in shared_ids]
             grads = torch.autograd.grad(
                 loss,
                 self.shared + extra,
                 retain_graph=retain_graph or i < last,
                 allow_unused=True,
             )
-            rows.append(
-                torch.cat(
-                    [
-                        (g if g is not None else torch.zeros_like(p)).reshape(-1).to(dtype)
-                        for g, p in zip(grads[: len(self.shared)], self.shared, strict=True)
-                    ]
-                )
-            )
+            offset = 0
+            for g, n in zip(grads[: len(self.shared)], sizes, strict=True):
+                if g is not None:
+                    self.matrix[i, offset : offset + n].copy_(g.reshape(-1))
+                offset += n
             for leaf, g in zip(extra, grads[len(self.shared) :], strict=True):
                 if g is not None:
                     self.others.setdefault(id(leaf), (leaf, []))[1].append((i, g))
-        #: K x P matrix of the tasks' gradients on the shared parameters.
-        self.matrix = torch.stack(rows)
         self._gram: Tensor | None = None
 
     def gram(self) -> Tensor:

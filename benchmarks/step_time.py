@@ -1,0 +1,151 @@
+"""Step time of every balancing method on a reference model, as ratios to two baselines.
+
+Reference model (issue 4): a shared MLP 64-256-256 with 3 linear heads, batch 256, CPU, 1 thread.
+A step is forward + backward (the optimiser step is the same for every method and left out).
+
+- ``plain``: ``sum(losses).backward()``;
+- ``floor``: forward + K separate ``torch.autograd.grad`` calls on the shared parameters (the least
+  any method that needs per-task gradients pays), also measured with ``is_grads_batched`` (vmap).
+
+Targets: loss-level methods <= 1.1x plain; gradient-level <= 1.1x the floor; MGDA-UB (features)
+<= 1.35x plain; GradNorm <= 1.3x the floor. Prints a table; ``--quick`` for a short run.
+
+    python benchmarks/step_time.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from weightsearch import methods
+
+TASKS = ("a", "b", "c")
+
+
+class Reference(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk = torch.nn.Sequential(
+            torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU()
+        )
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(256, 1) for _ in TASKS)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        features = self.trunk(x)
+        losses = {
+            name: ((head(features).squeeze(1) - y[:, i]) ** 2).mean() * scale
+            for i, (name, head, scale) in enumerate(zip(TASKS, self.heads, (1.0, 10.0, 0.1)))
+        }
+        return losses, features
+
+
+def timed(step: Callable[[], None], inner: int) -> float:
+    start = time.perf_counter()
+    for _ in range(inner):
+        step()
+    return (time.perf_counter() - start) / inner
+
+
+def compare(
+    steps: dict[str, Callable[[], None]], repeats: int, inner: int
+) -> dict[str, list[float]]:
+    """Seconds per step of each step function, in interleaved rounds (fair under varying load)."""
+    for step in steps.values():
+        for _ in range(3):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            times[name].append(timed(step, inner))
+    return times
+
+
+def ratio(times: dict[str, list[float]], name: str, baseline: str) -> float:
+    """Ratio of the fastest rounds: other processes only ever add time, so the minimum is the
+    least noisy estimate of a step's own cost on a shared machine."""
+    return min(times[name]) / min(times[baseline])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 30 s)")
+    args = parser.parse_args()
+    repeats, inner = (7, 5) if args.quick else (21, 10)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = Reference()
+    x, y = torch.randn(256, 64), torch.randn(256, len(TASKS))
+    shared = list(model.trunk.parameters())
+
+    def plain() -> None:
+        model.zero_grad()
+        losses, _ = model(x, y)
+        sum(losses.values()).backward()
+
+    def floor() -> None:
+        model.zero_grad()
+        losses, _ = model(x, y)
+        values = list(losses.values())
+        for i, loss in enumerate(values):
+            torch.autograd.grad(loss, shared, retain_graph=i < len(values) - 1)
+
+    def batched() -> None:
+        model.zero_grad()
+        losses, _ = model(x, y)
+        stacked = torch.stack(list(losses.values()))
+        torch.autograd.grad(
+            stacked, shared, grad_outputs=torch.eye(len(TASKS)), is_grads_batched=True
+        )
+
+    base = compare({"plain": plain, "floor": floor, "vmap": batched}, repeats, inner)
+    print(f"reference model: MLP 64-256-256, {len(TASKS)} heads, batch 256, 1 thread")
+    print(
+        f"plain step {min(base['plain']) * 1e3:.2f} ms; floor (K autograd.grad) "
+        f"{ratio(base, 'floor', 'plain'):.2f}x plain; is_grads_batched/vmap "
+        f"{ratio(base, 'vmap', 'floor'):.2f}x the floor"
+    )
+    try:
+        import torchjd  # noqa: F401
+    except ImportError:
+        print("torchjd not installed: no mtl_backward comparison")
+    print()
+    print(f"{'method':<22}{'kind':<16}{'ms':>7}{'x plain':>9}{'x floor':>9}  target")
+    cases = [(name, False) for name in methods.available()] + [("mgda", True)]
+    failures = 0
+    for name, use_features in cases:
+        balancer = methods.create(name, list(TASKS), shared=model.trunk.parameters())
+
+        def step(balancer=balancer, use_features=use_features) -> None:
+            model.zero_grad()
+            losses, features = model(x, y)
+            balancer.backward(losses, features=features if use_features else None)
+            balancer.epoch_end()
+
+        times = compare({"plain": plain, "floor": floor, "method": step}, repeats, inner)
+        seconds = min(times["method"])
+        x_plain, x_floor = ratio(times, "method", "plain"), ratio(times, "method", "floor")
+        label = "mgda (features: UB)" if use_features else name
+        kind = "representation" if use_features else balancer.kind.split("-")[0]
+        if use_features:
+            baseline, limit = "plain", 1.35
+        elif name == "gradnorm":
+            baseline, limit = "floor", 1.3
+        elif balancer.kind == "loss-level":
+            baseline, limit = "plain", 1.1
+        else:
+            baseline, limit = "floor", 1.1
+        ok = (x_plain if baseline == "plain" else x_floor) <= limit
+        failures += not ok
+        print(
+            f"{label:<22}{kind:<16}{seconds * 1e3:>7.2f}{x_plain:>9.2f}{x_floor:>9.2f}  <= {limit}x {baseline}: {'ok' if ok else 'MISSED'}"
+        )
+    print(f"\n{failures} target(s) missed" if failures else "\nall targets met")
+
+
+if __name__ == "__main__":
+    main()
