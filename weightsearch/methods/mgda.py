@@ -84,18 +84,20 @@ class MGDA(GradientBalancer):
         return self._weights(grads.gram(), loss_values(losses))
 
     def _weights(self, gram: Tensor, values: Tensor) -> Tensor:
-        norms = gram.diagonal().clamp_min(0).sqrt()
+        # K x K work in numpy: for tiny arrays its per-call cost is a fraction of torch's.
+        m = gram.cpu().numpy()
+        norms = np.sqrt(np.clip(np.diag(m), 0.0, None))
+        losses = np.abs(values.cpu().numpy())
         if self.normalization == "l2":
             scale = norms
         elif self.normalization == "loss":
-            scale = values.abs()
+            scale = losses
         elif self.normalization == "loss+":
-            scale = values.abs() * norms
+            scale = losses * norms
         else:
-            scale = torch.ones_like(norms)
-        scale = scale.clamp_min(_TINY)
-        normalized = gram / scale[:, None] / scale[None, :]
-        return torch.from_numpy(min_norm_weights(normalized.numpy()))
+            scale = np.ones_like(norms)
+        scale = np.maximum(scale, _TINY)
+        return torch.from_numpy(min_norm_weights(m / np.outer(scale, scale)))
 
 
 def min_norm_weights(gram: np.ndarray) -> np.ndarray:
@@ -129,46 +131,72 @@ def min_norm_weights(gram: np.ndarray) -> np.ndarray:
 
 
 def _wolfe(m: np.ndarray, tol: float = 1e-12) -> np.ndarray:
-    k = m.shape[0]
-    lam = np.zeros(k)
-    first = int(np.argmin(np.diag(m)))
+    # Plain Python floats: K is small, and numpy's per-call overhead would dominate.
+    g = m.tolist()
+    k = len(g)
+    lam = [0.0] * k
+    first = min(range(k), key=lambda i: g[i][i])
     lam[first] = 1.0
     support = [first]
     for _ in range(50 * k):
-        mx = m @ lam
-        j = int(np.argmin(mx))
-        if lam @ mx - mx[j] <= tol or j in support:
+        mx = [sum(g[i][a] * lam[a] for a in support) for i in range(k)]
+        j = min(range(k), key=mx.__getitem__)
+        if sum(lam[a] * mx[a] for a in support) - mx[j] <= tol or j in support:
             break
         support.append(j)
         for _ in range(k + 1):  # minor cycle: at most one point dropped per pass
-            beta = _affine_min(m, support)
-            if np.all(beta > tol):
-                lam[:] = 0.0
-                lam[support] = beta
+            beta = _affine_min(m, g, support)
+            if min(beta) > tol:
+                for s, b in zip(support, beta, strict=True):
+                    lam[s] = b
                 break
-            current = lam[support]
-            shrink = current - beta
-            ratios = [current[i] / shrink[i] for i in range(len(support)) if beta[i] <= tol]
-            theta = min([r for r in ratios if np.isfinite(r)] + [1.0])
-            current = current + theta * (beta - current)
-            lam[:] = 0.0
-            kept = [(s, c) for s, c in zip(support, current, strict=True) if c > tol]
-            support = [s for s, _ in kept]
-            lam[support] = [c for _, c in kept]
+            # Move from lam towards beta until the first coefficient reaches 0, drop it.
+            theta = min(
+                [lam[s] / (lam[s] - b) for s, b in zip(support, beta, strict=True) if b <= tol]
+                + [1.0]
+            )
+            for s, b in zip(support, beta, strict=True):
+                lam[s] += theta * (b - lam[s])
+            for s in support:
+                if lam[s] <= tol:
+                    lam[s] = 0.0
+            support = [s for s in support if lam[s] > 0.0]
             if len(support) <= 1:
                 break
-    lam = np.clip(lam, 0.0, None)
-    return lam / lam.sum()
+    out = np.clip(np.array(lam), 0.0, None)
+    return out / out.sum()
 
 
-def _affine_min(m: np.ndarray, support: list[int]) -> np.ndarray:
+def _affine_min(m: np.ndarray, g: list[list[float]], support: list[int]) -> list[float]:
     """Weights (summing to 1) of the min-norm point of the affine hull of the support."""
     n = len(support)
-    system = np.zeros((n + 1, n + 1))
-    system[:n, :n] = m[np.ix_(support, support)]
-    system[:n, n] = 1.0
-    system[n, :n] = 1.0
-    rhs = np.zeros(n + 1)
-    rhs[n] = 1.0
-    solution = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    # KKT system [[G_SS, 1], [1^T, 0]] [beta; mu] = [0; 1]
+    rows = [[g[a][b] for b in support] + [1.0, 0.0] for a in support]
+    rows.append([1.0] * n + [0.0, 1.0])
+    solution = _solve(rows)
+    if solution is None:
+        # Affinely dependent points (duplicates, parallel gradients): least squares.
+        system = np.array([r[:-1] for r in rows])
+        rhs = np.array([r[-1] for r in rows])
+        return np.linalg.lstsq(system, rhs, rcond=None)[0][:n].tolist()
     return solution[:n]
+
+
+def _solve(rows: list[list[float]]) -> list[float] | None:
+    """Gaussian elimination with partial pivoting on an augmented matrix; None if singular."""
+    n = len(rows)
+    scale = max(abs(v) for r in rows for v in r[:-1])
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
+        if abs(rows[pivot][col]) <= 1e-13 * scale:
+            return None
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        p = rows[col]
+        for r in range(col + 1, n):
+            factor = rows[r][col] / p[col]
+            if factor:
+                rows[r] = [x - factor * y for x, y in zip(rows[r], p, strict=True)]
+    out = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        out[r] = (rows[r][n] - sum(rows[r][c] * out[c] for c in range(r + 1, n))) / rows[r][r]
+    return out
