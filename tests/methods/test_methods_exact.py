@@ -155,6 +155,24 @@ def test_gradnorm_first_update() -> None:
     close(b.task_weights.detach(), [1.025, 0.975], 1e-6)
 
 
+def test_gradnorm_on_all_shared_parameters() -> None:
+    torch.manual_seed(0)
+    trunk, head = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    b = methods.create("gradnorm", ["a", "b"], trunk.parameters(), layer="all")
+    x = torch.randn(5, 3)
+    for _ in range(2):
+        trunk.zero_grad()
+        head.zero_grad()
+        out = head(trunk(x))
+        weights = b.backward({"a": out[:, 0].pow(2).mean(), "b": 10 * out[:, 1].pow(2).mean()})
+    out = head(trunk(x))
+    total = weights["a"] * out[:, 0].pow(2).mean() + weights["b"] * 10 * out[:, 1].pow(2).mean()
+    params = [*trunk.parameters(), *head.parameters()]
+    for p, want in zip(params, torch.autograd.grad(total, params), strict=True):
+        torch.testing.assert_close(p.grad, want)
+    assert weights["a"] > 1 > weights["b"]
+
+
 def test_gradnorm_weights_sum_to_the_number_of_tasks() -> None:
     _, _, b = run("gradnorm", [[1, 0, 0], [0, 5, 0], [0, 0, 0.1]], steps=20)
     close(float(b.task_weights.detach().sum()), 3.0, 1e-9)

@@ -16,7 +16,7 @@ _TINY = 1e-12
 
 
 class MGDA(GradientBalancer):
-    """Weights that make the update the min-norm point in the convex hull of the task gradients.
+    """Min-norm point of the convex hull of the task gradients; MGDA-UB when given ``features``.
 
     Solves ``min_a ||sum(a_i g_i)||^2`` over the simplex exactly (closed form for two tasks,
     Wolfe's min-norm-point algorithm otherwise) on the normalised gradients ``g_i / n_i``, and
