@@ -136,3 +136,18 @@ def test_static_weights_and_equal_defaults() -> None:
         methods.create("static", ["a", "b"], [w], weights={"z": 1.0})
     with pytest.raises(ValueError, match="finite non-negative"):
         methods.create("static", ["a", "b"], [w], weights={"a": float("nan")})
+
+
+def test_hyperparameters_text_for_the_table() -> None:
+    infos = {info.name: info for info in methods.describe()}
+    assert infos["mgda"].hyperparameters_text() == (
+        "normalization=loss+ (none|l2|loss|loss+), use_features=True"
+    )
+    assert infos["equal"].hyperparameters_text() == "-"
+
+
+def test_a_shared_tensor_listed_twice_counts_once() -> None:
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    b = methods.create("pcgrad", ["a", "b"], [w, w])
+    b.backward({"a": w.sum(), "b": (2 * w).sum()})
+    torch.testing.assert_close(w.grad, torch.tensor([3.0, 3.0]))

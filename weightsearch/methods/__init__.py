@@ -48,6 +48,7 @@ __all__ = [
     "available",
     "create",
     "describe",
+    "method_class",
     "parse_method_args",
 ]
 
@@ -139,6 +140,15 @@ class MethodInfo:
     reference: str
     summary: str
     hyperparameters: tuple[Hyperparameter, ...]
+
+    def hyperparameters_text(self) -> str:
+        """One line for a table: ``normalization=loss+ (none|l2|loss|loss+), use_features=True``."""
+        parts = []
+        for h in self.hyperparameters:
+            default = "none" if h.default is None else h.default
+            choices = f" ({h.type_name})" if h.choices else ""
+            parts.append(f"{h.name}={default}{choices}")
+        return ", ".join(parts) if parts else "-"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: hyperparameters as ``{name: {type, default, help}}``."""

@@ -115,8 +115,10 @@ class Balancer(torch.nn.Module, abc.ABC):
                     f"shared must be tensors such as model.trunk.parameters(), but got an item of "
                     f"type {type(p).__name__}. Pass the parameters of the shared part of the model."
                 )
-        # A plain list keeps the model's parameters out of this module's state_dict.
-        self.shared: list[Tensor] = [p for p in params if p.requires_grad]
+        # A plain list keeps the model's parameters out of this module's state_dict; a tensor
+        # listed twice would get its gradient twice.
+        unique = {id(p): p for p in params if p.requires_grad}
+        self.shared: list[Tensor] = list(unique.values())
         if self.needs_shared and not self.shared:
             raise ValueError(
                 f"method {self.name!r} needs the shared parameters that all losses depend on, but "
