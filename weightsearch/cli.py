@@ -70,6 +70,20 @@ PrunerOpt = Annotated[
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="KEY=VALUE handed to the task as run.params.")
 ]
+NJobsOpt = Annotated[
+    int, typer.Option("--n-jobs", help="Trials at once on this machine (worker processes).")
+]
+TrialTimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--trial-timeout", help="Stop and fail a trial that runs longer (seconds)."),
+]
+InProcessOpt = Annotated[
+    bool,
+    typer.Option(
+        "--in-process",
+        help="Run trials in this process (debuggers work; a crash of the task ends the command).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON report to stdout.")]
 
 
@@ -93,10 +107,26 @@ def grid(
     timeout: TimeoutOpt = None,
     pruner: PrunerOpt = None,
     param: ParamOpt = None,
+    n_jobs: NJobsOpt = 1,
+    trial_timeout: TrialTimeoutOpt = None,
+    in_process: InProcessOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Sum-to-one multiplier grid: every weight vector normalised to sum 1, each run once."""
-    session = _session(task, study, storage, objective, seeds, n_trials, timeout, pruner, param)
+    session = _session(
+        task,
+        study,
+        storage,
+        objective,
+        seeds,
+        n_trials,
+        timeout,
+        pruner,
+        param,
+        n_jobs,
+        trial_timeout,
+        in_process,
+    )
     outcome = _run(
         lambda progress: run_grid(
             session,
@@ -140,10 +170,26 @@ def power_scale(
     timeout: TimeoutOpt = None,
     pruner: PrunerOpt = None,
     param: ParamOpt = None,
+    n_jobs: NJobsOpt = 1,
+    trial_timeout: TrialTimeoutOpt = None,
+    in_process: InProcessOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Anchor-one power scaling: one loss at weight 1, the others base**n."""
-    session = _session(task, study, storage, objective, seeds, n_trials, timeout, pruner, param)
+    session = _session(
+        task,
+        study,
+        storage,
+        objective,
+        seeds,
+        n_trials,
+        timeout,
+        pruner,
+        param,
+        n_jobs,
+        trial_timeout,
+        in_process,
+    )
     outcome = _run(
         lambda progress: run_power_scale(
             session,
@@ -170,12 +216,26 @@ def _session(
     timeout: float | None,
     pruner: str | None,
     param: list[str] | None,
+    n_jobs: int,
+    trial_timeout: float | None,
+    in_process: bool,
 ) -> Session:
     if n_trials is not None and n_trials < 1:
         raise WeightsearchError(f"--n-trials must be at least 1, but got {n_trials}.")
     if timeout is not None and timeout <= 0:
         raise WeightsearchError(
             f"--timeout must be a positive number of seconds, but got {timeout}."
+        )
+    if n_jobs < 1:
+        raise WeightsearchError(f"--n-jobs must be at least 1, but got {n_jobs}.")
+    if trial_timeout is not None and trial_timeout <= 0:
+        raise WeightsearchError(
+            f"--trial-timeout must be a positive number of seconds, but got {trial_timeout}."
+        )
+    if in_process and (n_jobs > 1 or trial_timeout is not None):
+        raise WeightsearchError(
+            "--in-process runs one trial at a time and can't stop it: drop --n-jobs and "
+            "--trial-timeout, or drop --in-process."
         )
     return Session(
         task=task,
@@ -187,6 +247,9 @@ def _session(
         timeout=timeout,
         pruner=pruner,
         params=parse_params(param or ()),
+        n_jobs=n_jobs,
+        trial_timeout=trial_timeout,
+        in_process=in_process,
     )
 
 
@@ -207,9 +270,7 @@ def _run(start: Callable[[ProgressFactory], Outcome], json_output: bool) -> Outc
     try:
         return start(lambda definition: ProgressBar(definition, _stderr))
     except Interrupted as exc:
-        _stderr.print(
-            "interrupted: the running trial was marked failed; run the same command to resume."
-        )
+        _message("interrupted: running trials were marked failed; run the same command to resume.")
         if isinstance(exc.outcome, Outcome):
             _finish(exc.outcome, json_output, exit_code=EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -217,7 +278,7 @@ def _run(start: Callable[[ProgressFactory], Outcome], json_output: bool) -> Outc
 
 def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -> None:
     for note in outcome.notes:
-        _stderr.print(note, markup=False, highlight=False)
+        _message(note)
     report = build_report(outcome.study, outcome.definition)
     if json_output:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
@@ -229,7 +290,7 @@ def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -
         if exit_code == EXIT_NO_COMPLETE:
             errors = [t.get("error") for t in report["trials"] if t["state"] == "FAIL"]
             first = f" First error: {errors[0]}" if errors else ""
-            _stderr.print(f"error: no trial completed.{first}", markup=False, highlight=False)
+            _error(f"no trial completed.{first}")
     raise typer.Exit(exit_code)
 
 
@@ -240,11 +301,14 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        command.main(args=argv, prog_name="weightsearch", standalone_mode=False)
+        # Outside standalone mode, typer.Exit raised inside a command comes back as the result.
+        code = command.main(args=argv, prog_name="weightsearch", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        _stderr.print("interrupted.")
+        _message("interrupted.")
         sys.exit(EXIT_INTERRUPTED)
     except WeightsearchError as exc:
         _error(mask_password(str(exc)))
@@ -268,4 +332,10 @@ def _commands() -> None:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    _message(f"error: {message}")
+
+
+def _message(text: str) -> None:
+    """A plain line on stderr: never wrapped, never coloured, so scripts can read it."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

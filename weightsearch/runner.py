@@ -6,8 +6,8 @@ hands a picklable :class:`Job` to a worker, answers the worker's intermediate re
 decisions, and records the outcome. Trials left RUNNING by a coordinator that died on this machine
 are found by their owner's process identity and failed, and their points run again.
 
-The worker side (:func:`execute_job`) only runs the user's function, once per seed, and turns
-what happens (metrics, an exception, a non-finite value, a prune) into a :class:`JobResult`.
+On another machine, a coordinator that stops refreshing its trials' heartbeat is taken as gone.
+The worker side is in :mod:`weightsearch.worker`.
 """
 
 from __future__ import annotations
@@ -16,32 +16,29 @@ import datetime
 import math
 import os
 import socket
+import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from weightsearch import records
 from weightsearch.storage import study_lock
-from weightsearch.task import Pruned, Run, Task, default_device
-
-# User attrs written on every trial (optuna-dashboard shows them; reports read them).
-POINT_ATTR = "point"
-OWNER_ATTR = "owner"
-ERROR_ATTR = "error"
-LOST_ATTR = "lost"
-# The weights of a trial scaled to sum to 1, where they differ from those it trained with.
-NORMALIZED_ATTR = "normalized_weights"
-TRACEBACK_ATTR = "traceback"
-# Long learning curves are thinned to this many points per seed before they are stored.
-_MAX_CURVE_POINTS = 200
-_MAX_TRACEBACK_CHARS = 8000
+from weightsearch.task import Task, default_device
+from weightsearch.worker import (
+    InProcessWorker,
+    Job,
+    JobResult,
+    ProcessWorker,
+    Worker,
+    worker_threads,
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,6 @@ class Point:
         method: the balancing method.
         params: the trial's Optuna parameters (what optuna-dashboard plots).
         distributions: one distribution per parameter.
-        attrs: extra user attrs to store on the trial.
     """
 
     key: str
@@ -63,140 +59,6 @@ class Point:
     params: dict[str, Any]
     distributions: dict[str, BaseDistribution]
     method: str = "static"
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything a worker needs to run one trial; picklable, so it can cross a process boundary."""
-
-    number: int
-    weights: dict[str, float]
-    method: str
-    seeds: tuple[int, ...]
-    objectives: tuple[str, ...]
-    params: dict[str, Any] = field(default_factory=dict)
-    method_args: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-
-
-@dataclass
-class JobResult:
-    """What came of a job: metrics per seed, or the error or prune that stopped it."""
-
-    state: Literal["COMPLETE", "FAIL", "PRUNED"]
-    seed_values: dict[int, dict[str, float]] = field(default_factory=dict)
-    error: str | None = None
-    traceback: str | None = None
-    curves: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
-    weight_trajectories: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
-    final_weights: dict[int, dict[str, float]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-class Reporter(Protocol):
-    def __call__(self, seed_index: int, step: int, metrics: Mapping[str, float]) -> bool: ...
-
-
-def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
-    """Run the user's function once per seed of ``job``; never raises for the user's errors.
-
-    Only the first seed's reports reach the pruner: later seeds repeat the same steps.
-    ``KeyboardInterrupt`` propagates, so that Ctrl-C stops the command.
-    """
-    started = time.perf_counter()
-    result = JobResult(state="COMPLETE")
-    for index, seed in enumerate(job.seeds):
-        run = Run(
-            weights=dict(job.weights),
-            method=job.method,
-            seed=seed,
-            device=job.device,
-            params=dict(job.params),
-            losses=task.losses,
-            method_args=dict(job.method_args),
-            reporter=lambda step, metrics, _i=index: report(_i, step, metrics),
-        )
-        try:
-            returned = task(run)
-            values = _check_metrics(returned, job.objectives)
-        except Pruned:
-            result.state = "PRUNED"
-        except Exception as exc:
-            result.state = "FAIL"
-            result.error = _one_line(exc)
-            result.traceback = traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
-        else:
-            result.seed_values[seed] = values
-        result.curves[seed] = _thin(run.curve)
-        result.weight_trajectories[seed] = _thin(run.weight_trajectory)
-        result.final_weights[seed] = run.current_weights
-        if result.state != "COMPLETE":
-            break
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-class MetricError(Exception):
-    """The function returned something other than finite numbers for its metrics."""
-
-
-def _check_metrics(returned: Any, objectives: Sequence[str]) -> dict[str, float]:
-    if not isinstance(returned, Mapping):
-        raise MetricError(
-            f"the task must return a dict of metric -> number, but returned "
-            f"{type(returned).__name__}"
-        )
-    missing = [name for name in objectives if name not in returned]
-    if missing:
-        raise MetricError(
-            f"the task returned no {', '.join(map(repr, missing))} "
-            f"(it returned: {', '.join(map(str, returned)) or 'nothing'})"
-        )
-    values: dict[str, float] = {}
-    for name, value in returned.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise MetricError(f"metric {name!r} is not a number: {value!r}") from None
-        if not math.isfinite(number):
-            raise MetricError(f"metric {name!r} is {number}")
-        values[str(name)] = number
-    return values
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
-
-
-def _thin(points: list[tuple[int, dict[str, float]]]) -> list[tuple[int, dict[str, float]]]:
-    if len(points) <= _MAX_CURVE_POINTS:
-        return list(points)
-    stride = len(points) / _MAX_CURVE_POINTS
-    kept = [points[int(i * stride)] for i in range(_MAX_CURVE_POINTS - 1)]
-    return [*kept, points[-1]]
-
-
-class Worker(Protocol):
-    """Runs jobs for the coordinator: in this process, or in a process of its own."""
-
-    def run(self, job: Job, report: Reporter) -> JobResult: ...
-
-    def close(self) -> None: ...
-
-
-class InProcessWorker:
-    """Runs jobs in the coordinator's own process (``--n-jobs 1``)."""
-
-    def __init__(self, task: Task) -> None:
-        self.task = task
-
-    def run(self, job: Job, report: Reporter) -> JobResult:
-        return execute_job(self.task, job, report)
-
-    def close(self) -> None:
-        pass
 
 
 class PointSource(Protocol):
@@ -211,7 +73,7 @@ class PointSource(Protocol):
 
 def spent_trials(study: optuna.Study) -> int:
     """Trials that count against ``--n-trials``: all but those lost to a crash or Ctrl-C."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(LOST_ATTR))
+    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(records.LOST))
 
 
 class FixedPoints:
@@ -241,7 +103,7 @@ class FixedPoints:
         taken = set(self._tried)
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         for trial in study.get_trials(deepcopy=False, states=states):
-            taken.add(trial.user_attrs.get(POINT_ATTR))
+            taken.add(records.point_key(trial))
         for point in self.points:
             if point.key not in taken:
                 self._tried.add(point.key)
@@ -270,9 +132,8 @@ class SampledPoints:
         if self.budget is not None and spent_trials(study) >= self.budget:
             return None
         trial = study.ask()
-        trial.set_user_attr(OWNER_ATTR, owner)
         point = self.suggest(trial)
-        for key, value in _point_attrs(point).items():
+        for key, value in _claim_attrs(point, owner).items():
             trial.set_user_attr(key, value)
         return trial, point
 
@@ -290,7 +151,7 @@ def create_running_trial(study: optuna.Study, point: Point, owner: dict[str, Any
         datetime_complete=None,
         params=dict(point.params),
         distributions=dict(point.distributions),
-        user_attrs={OWNER_ATTR: owner, **_point_attrs(point)},
+        user_attrs=_claim_attrs(point, owner),
         system_attrs={},
         intermediate_values={},
         trial_id=-1,
@@ -299,13 +160,8 @@ def create_running_trial(study: optuna.Study, point: Point, owner: dict[str, Any
     return optuna.Trial(study, trial_id)
 
 
-def _point_attrs(point: Point) -> dict[str, Any]:
-    return {
-        POINT_ATTR: point.key,
-        "weights": dict(point.weights),
-        "method": point.method,
-        **point.attrs,
-    }
+def _claim_attrs(point: Point, owner: dict[str, Any]) -> dict[str, Any]:
+    return {records.WEIGHTS: dict(point.weights), records.CLAIM: {"point": point.key, **owner}}
 
 
 class Progress(Protocol):
@@ -337,37 +193,63 @@ class RunOptions:
         params: ``--param`` values handed to the task as ``run.params``.
         method_args: ``--method-arg`` values per method, handed to ``run.balancer``.
         timeout: no new trial starts after this many seconds (None: no limit).
+        n_jobs: trials at once on this machine, each in a worker process of its own.
+        trial_timeout: a trial running longer than this many seconds is stopped and failed.
+        in_process: run trials in this process instead of a worker (one at a time; faster to
+            start and easy to debug, but a crash of the user's code ends the command).
     """
 
     seeds: tuple[int, ...] = (0,)
     params: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeout: float | None = None
+    n_jobs: int = 1
+    trial_timeout: float | None = None
+    in_process: bool = False
+
+
+# A coordinator refreshes the heartbeat of its running trials this often; a trial of another
+# machine whose heartbeat is older than the grace period is taken as lost.
+HEARTBEAT_S = 15.0
+GRACE_S = 120.0
+# While other processes still run the study's last trials, look again this often.
+_WAIT_S = 1.0
 
 
 class Runner:
-    """Claims points, runs them on a worker, records results: the one process owning the storage."""
+    """Claims points, runs them on workers, records results: the one process owning the storage.
+
+    With ``n_jobs`` > 1 each slot is a thread that owns a worker process; the threads only claim
+    (under the study lock), wait on their worker, and record. When no point is left to claim, the
+    runner waits for trials that other processes still run, so that every command sharing a study
+    ends when the study is done; their trials are failed and run again if they are lost.
+    """
 
     def __init__(
         self,
         study: optuna.Study,
         storage_url: str,
         storage: BaseStorage,
+        task_ref: str,
         task: Task,
         objectives: Sequence[str],
         options: RunOptions,
         progress: Progress | None = None,
-        worker: Worker | None = None,
     ) -> None:
         self.study = study
         self.storage_url = storage_url
         self.storage = storage
+        self.task_ref = task_ref
         self.task = task
         self.objectives = tuple(objectives)
         self.options = options
         self.progress = progress
-        self.worker = worker or InProcessWorker(task)
         self.owner = process_owner()
+        self._running: dict[int, optuna.Trial] = {}
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[Worker] = []
+        self._count = 0
 
     def run(self, source: PointSource) -> int:
         """Run points from ``source`` until it has none left or ``timeout`` has passed.
@@ -376,38 +258,100 @@ class Runner:
             The number of trials this command finished.
 
         Raises:
-            Interrupted: on Ctrl-C, after failing the running trial as interrupted.
+            Interrupted: on Ctrl-C, after failing the running trials as interrupted.
         """
         with self._lock():
-            reap_dead_trials(self.study)
+            reap_lost_trials(self.study)
         if self.progress:
             finished = self.study.get_trials(deepcopy=False, states=_FINISHED)
             self.progress.start(source.total(self.study), finished)
         started = time.monotonic()
-        count = 0
+        heartbeat = threading.Thread(target=self._beat, daemon=True)
+        heartbeat.start()
+        errors: list[BaseException] = []
+        slots: list[threading.Thread] = []
         try:
-            while True:
-                if (
-                    self.options.timeout is not None
-                    and time.monotonic() - started > self.options.timeout
-                ):
-                    break
-                with self._lock():
-                    claimed = source.claim(self.study, self.owner)
-                if claimed is None:
-                    break
-                self._run_trial(*claimed)
-                count += 1
+            if self.options.n_jobs == 1:
+                self._slot(source, self._new_worker(), started, errors)
+            else:
+                slots = [
+                    threading.Thread(
+                        target=self._slot,
+                        args=(source, self._new_worker(), started, errors),
+                        daemon=True,
+                    )
+                    for _ in range(self.options.n_jobs)
+                ]
+                for slot in slots:
+                    slot.start()
+                for slot in slots:
+                    while slot.is_alive():
+                        slot.join(0.2)
+            if errors:
+                raise errors[0]
+        except KeyboardInterrupt:
+            self._stop.set()
+            for worker in self._workers:
+                worker.close()  # a busy worker is killed, which frees its slot thread
+            for slot in slots:
+                slot.join(10)
+            self._fail_own_running_trials("interrupted by the user (Ctrl-C)")
+            raise Interrupted() from None
         finally:
-            self.worker.close()
+            self._stop.set()
+            for worker in self._workers:
+                worker.close()
             if self.progress:
                 self.progress.stop()
-        return count
+        return self._count
+
+    def _new_worker(self) -> Worker:
+        if self.options.in_process:
+            worker: Worker = InProcessWorker(self.task)
+        else:
+            worker = ProcessWorker(
+                self.task_ref, worker_threads(self.options.n_jobs), self.options.trial_timeout
+            )
+        self._workers.append(worker)
+        return worker
+
+    def _slot(
+        self, source: PointSource, worker: Worker, started: float, errors: list[BaseException]
+    ) -> None:
+        try:
+            while not self._stop.is_set() and not self._timed_out(started):
+                with self._lock():
+                    claimed = source.claim(self.study, self.owner)
+                if claimed is not None:
+                    self._run_trial(worker, *claimed)
+                    continue
+                # Nothing left to claim: lost trials of others free their points again.
+                with self._lock():
+                    reaped = reap_lost_trials(self.study)
+                if not reaped and self._others_running():
+                    self._stop.wait(_WAIT_S)
+                elif not reaped:
+                    return
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a storage error in a slot thread stops every slot
+            errors.append(exc)
+            self._stop.set()
+
+    def _timed_out(self, started: float) -> bool:
+        timeout = self.options.timeout
+        return timeout is not None and time.monotonic() - started > timeout
+
+    def _others_running(self) -> bool:
+        with self._guard:
+            ours = set(self._running)
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return any(t._trial_id not in ours for t in running)
 
     def _lock(self):  # type: ignore[no-untyped-def]
         return study_lock(self.storage_url, self.study.study_name, self.storage)
 
-    def _run_trial(self, trial: optuna.Trial, point: Point) -> None:
+    def _run_trial(self, worker: Worker, trial: optuna.Trial, point: Point) -> None:
         job = Job(
             number=trial.number,
             weights=point.weights,
@@ -427,38 +371,63 @@ class Runner:
             trial.report(float(value), step)
             return trial.should_prune()
 
+        with self._guard:
+            self._running[trial._trial_id] = trial
+        result = worker.run(job, report)
+        if self._stop.is_set():
+            return  # interrupted: the trial is failed as such by run()
         try:
-            result = self.worker.run(job, report)
-        except KeyboardInterrupt:
-            fail_trial(self.study, trial._trial_id, "interrupted by the user (Ctrl-C)")
-            raise Interrupted() from None
-        frozen = self._record(trial, result)
-        if self.progress:
-            self.progress.trial_finished(frozen)
+            frozen = self._record(trial, point, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # another process took it for lost (no heartbeat); its point runs again
+        finally:
+            with self._guard:
+                self._running.pop(trial._trial_id, None)
+        with self._guard:
+            self._count += 1
+            if self.progress:
+                self.progress.trial_finished(frozen)
 
-    def _record(self, trial: optuna.Trial, result: JobResult) -> FrozenTrial:
-        attrs: dict[str, Any] = {
-            "seed_values": {str(s): v for s, v in result.seed_values.items()},
+    def _fail_own_running_trials(self, reason: str) -> None:
+        """Fail every RUNNING trial this process claimed, even one claimed a moment ago."""
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            claim = records.owner(trial) or {}
+            if all(claim.get(key) == value for key, value in self.owner.items()):
+                fail_trial(self.study, trial._trial_id, reason)
+        with self._guard:
+            self._running.clear()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with self._guard:
+                running = list(self._running)
+            for trial_id in running:
+                try:
+                    self.storage.set_trial_user_attr(trial_id, records.HEARTBEAT, time.time())
+                except Exception:
+                    # The trial finished meanwhile, or the storage hiccuped: the next beat retries.
+                    continue
+
+    def _record(self, trial: optuna.Trial, point: Point, result: JobResult) -> FrozenTrial:
+        run: dict[str, Any] = {
+            "seeds": {str(s): v for s, v in result.seed_values.items()},
             "seconds": round(result.seconds, 4),
-            "final_weights": {str(s): w for s, w in result.final_weights.items()},
         }
+        # Adaptive methods end with other weights than they started with; static ones don't.
+        if any(w != point.weights for w in result.final_weights.values()):
+            run["final_weights"] = {str(s): w for s, w in result.final_weights.items()}
         if any(result.curves.values()):
-            attrs["curves"] = {str(s): c for s, c in result.curves.items()}
+            run["curves"] = {str(s): c for s, c in result.curves.items()}
         if any(result.weight_trajectories.values()):
-            attrs["weight_trajectories"] = {
-                str(s): t for s, t in result.weight_trajectories.items()
-            }
+            run["trajectories"] = {str(s): t for s, t in result.weight_trajectories.items()}
+        trial.set_user_attr(records.RUN, run)
         if result.state == "COMPLETE":
             means = _mean_metrics(result.seed_values.values())
-            attrs["values"] = means
-            for key, value in attrs.items():
-                trial.set_user_attr(key, value)
+            trial.set_user_attr(records.VALUES, means)
             return self.study.tell(trial, [means[name] for name in self.objectives])
         if result.error is not None:
-            attrs[ERROR_ATTR] = result.error
-            attrs[TRACEBACK_ATTR] = result.traceback
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+            trial.set_user_attr(records.ERROR, result.error)
+            trial.set_user_attr(records.TRACEBACK, result.traceback)
         state = TrialState.PRUNED if result.state == "PRUNED" else TrialState.FAIL
         return self.study.tell(trial, state=state)
 
@@ -480,8 +449,8 @@ def fail_trial(study: optuna.Study, trial_id: int, reason: str) -> bool:
     """
     storage = study._storage
     try:
-        storage.set_trial_user_attr(trial_id, ERROR_ATTR, reason)
-        storage.set_trial_user_attr(trial_id, LOST_ATTR, True)
+        storage.set_trial_user_attr(trial_id, records.ERROR, reason)
+        storage.set_trial_user_attr(trial_id, records.LOST, True)
         return storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
         return False
@@ -496,21 +465,32 @@ def process_owner() -> dict[str, Any]:
     }
 
 
-def reap_dead_trials(study: optuna.Study) -> list[int]:
-    """Fail RUNNING trials whose coordinator on this host is gone (killed, crashed, rebooted).
+def reap_lost_trials(study: optuna.Study, grace: float = GRACE_S) -> list[int]:
+    """Fail RUNNING trials whose coordinator is gone, so that their points run again.
+
+    On this host a coordinator is gone when its process is (killed, crashed, rebooted); on
+    another host when it has not refreshed the trial's heartbeat for ``grace`` seconds.
 
     Returns:
         The numbers of the trials failed.
     """
     host = socket.gethostname()
+    now = time.time()
     reaped = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = trial.user_attrs.get(OWNER_ATTR)
-        if not isinstance(owner, dict) or owner.get("host") != host:
+        owner = records.owner(trial)
+        if owner is None:
             continue
-        if _process_identity(int(owner.get("pid", -1))) == owner.get("process"):
-            continue
-        reason = f"its process (pid {owner.get('pid')} on {host}) ended before the trial finished"
+        if owner.get("host") == host:
+            if _process_identity(int(owner.get("pid", -1))) == owner.get("process"):
+                continue
+            reason = f"its process (pid {owner.get('pid')} on {host}) ended before it finished"
+        else:
+            start = trial.datetime_start.timestamp() if trial.datetime_start else now
+            last = float(trial.user_attrs.get(records.HEARTBEAT, start))
+            if now - last < grace:
+                continue
+            reason = f"its machine ({owner.get('host')}) sent no heartbeat for {now - last:.0f} s"
         if fail_trial(study, trial._trial_id, reason):
             reaped.append(trial.number)
     return reaped

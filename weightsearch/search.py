@@ -17,7 +17,6 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 
 from weightsearch.errors import WeightsearchError
 from weightsearch.runner import (
-    NORMALIZED_ATTR,
     FixedPoints,
     Interrupted,
     Point,
@@ -31,7 +30,6 @@ from weightsearch.spaces import sum_to_one_grid
 from weightsearch.spaces.power_scale import (
     PowerScaleSpace,
     choose_sampler,
-    normalize,
     power_scale_space,
 )
 from weightsearch.storage import mask_password, open_storage, resolve_url
@@ -56,6 +54,9 @@ class Session:
         timeout: no new trial starts after this many seconds.
         pruner: ``none``, ``median`` or ``hyperband`` (None: the command's default).
         params: ``--param`` values for ``run.params``.
+        n_jobs: trials at once on this machine, each in a worker process when > 1.
+        trial_timeout: a trial running longer than this many seconds is stopped and failed.
+        in_process: run trials in this process, not in a worker process (for debugging).
     """
 
     task: str
@@ -67,6 +68,9 @@ class Session:
     timeout: float | None = None
     pruner: str | None = None
     params: Mapping[str, Any] | None = None
+    n_jobs: int = 1
+    trial_timeout: float | None = None
+    in_process: bool = False
 
 
 @dataclass
@@ -110,7 +114,7 @@ def run_grid(
     return _run(session, task, definition, points, None, default_pruner="none", progress=progress)
 
 
-def static_point(weights: Mapping[str, float], attrs: Mapping[str, Any] | None = None) -> Point:
+def static_point(weights: Mapping[str, float]) -> Point:
     """A point that trains with fixed weights; its parameters are the weights, one per loss."""
     key = json.dumps({name: round(w, 12) for name, w in weights.items()}, sort_keys=True)
     return Point(
@@ -118,7 +122,6 @@ def static_point(weights: Mapping[str, float], attrs: Mapping[str, Any] | None =
         weights=dict(weights),
         params={weight_param(name): w for name, w in weights.items()},
         distributions={weight_param(name): FloatDistribution(0.0, 1.0) for name in weights},
-        attrs=dict(attrs or {}),
     )
 
 
@@ -188,8 +191,8 @@ def _power_scale_definition(space: PowerScaleSpace) -> dict[str, Any]:
 def power_point(space: PowerScaleSpace, exponents: Mapping[str, float]) -> Point:
     """The point of a power-scale space at ``exponents``: trains with the raw weights.
 
-    Its parameters are the exponents (what the sampler searches); the trial also keeps the raw
-    weights and the same vector normalised to sum 1, comparable with grid studies.
+    Its parameters are the exponents (what the sampler searches); reports also show its weights
+    normalised to sum 1, comparable with grid studies.
     """
     low, high = space.exponents
     raw = space.raw_weights(exponents)
@@ -203,7 +206,6 @@ def power_point(space: PowerScaleSpace, exponents: Mapping[str, float]) -> Point
         weights=raw,
         params={exponent_param(name): exponents[name] for name in space.scaled},
         distributions={exponent_param(name): distribution for name in space.scaled},
-        attrs={NORMALIZED_ATTR: normalize(raw), "exponents": dict(exponents)},
     )
 
 
@@ -266,10 +268,13 @@ def _run(
         seeds=definition.seeds,
         params=dict(session.params or {}),
         timeout=session.timeout,
+        n_jobs=session.n_jobs,
+        trial_timeout=session.trial_timeout,
+        in_process=session.in_process,
     )
     objectives = [o.name for o in definition.objectives]
     bar = progress(definition) if progress else None
-    runner = Runner(study, url, storage, task, objectives, options, bar)
+    runner = Runner(study, url, storage, session.task, task, objectives, options, bar)
     outcome = Outcome(
         study=study, definition=definition, storage_url=url, new_trials=0, notes=notes
     )

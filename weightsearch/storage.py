@@ -15,8 +15,10 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.storages import BaseStorage
 
 from weightsearch.errors import WeightsearchError
@@ -58,9 +60,12 @@ def open_storage(url: str) -> BaseStorage:
             path = sqlite_path(url)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url, engine_kwargs={"connect_args": {"timeout": _SQLITE_TIMEOUT_S}}
             )
+            if path is not None:
+                _use_write_ahead_log(storage)
+            return storage
         if "://" not in url:
             raise WeightsearchError(
                 f"storage must be a URL such as sqlite:///studies/weightsearch.db, "
@@ -80,6 +85,24 @@ def open_storage(url: str) -> BaseStorage:
             f"can't open storage {shown}: {type(exc).__name__}: {reason}. "
             "Check the URL, that the server is running, and the credentials."
         ) from None
+
+
+def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
+    """Switch a SQLite file to write-ahead logging: a commit then costs ~2 ms instead of ~20 ms.
+
+    Readers no longer block the writer either. WAL needs a local disk (not NFS), which a SQLite
+    file shared by one machine's processes has; several machines share a server database.
+    """
+
+    @sqlalchemy.event.listens_for(storage.engine, "connect")
+    def _pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    # Connections opened before the listener (Optuna checks the schema on creation) are dropped.
+    storage.engine.dispose()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -137,8 +160,6 @@ def _process_lock(url: str, study_name: str, storage: BaseStorage) -> Iterator[N
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return
     if url.startswith("postgresql") and isinstance(storage, optuna.storages.RDBStorage):
-        import sqlalchemy
-
         lock_id = int.from_bytes(
             hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True
         )

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from weightsearch.runner import ERROR_ATTR, NORMALIZED_ATTR
+from weightsearch import records
 from weightsearch.study import StudyDefinition
 
 
@@ -24,12 +24,12 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
         "task": definition.task,
         "losses": list(definition.losses),
         "objectives": [{"name": o.name, "direction": o.direction} for o in definition.objectives],
-        "trials": [trial_entry(t) for t in trials],
-        "best": [best_entry(t) for t in best_trials(study, definition)],
+        "trials": [trial_entry(t, definition) for t in trials],
+        "best": [best_entry(t, definition) for t in best_trials(study, definition)],
     }
 
 
-def trial_entry(trial: FrozenTrial) -> dict[str, Any]:
+def trial_entry(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any]:
     """One trial as the report shows it.
 
     ``weights`` always sum to 1 so that studies of every kind compare; where the trial trained
@@ -38,30 +38,36 @@ def trial_entry(trial: FrozenTrial) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "number": trial.number,
         "state": trial.state.name,
-        **_weights(trial),
-        "method": trial.user_attrs.get("method", "static"),
-        "seeds": [int(s) for s in trial.user_attrs.get("seed_values", {})],
-        "values": trial.user_attrs.get("values", {}) if trial.state == TrialState.COMPLETE else {},
+        **_weights(trial, definition),
+        "method": records.method(trial),
+        "seeds": sorted(records.seed_values(trial)),
+        "values": records.values(trial) if trial.state == TrialState.COMPLETE else {},
     }
-    if "seed" in trial.params:
-        entry["seed"] = int(trial.params["seed"])
-    if "exponents" in trial.user_attrs:
-        entry["exponents"] = trial.user_attrs["exponents"]
+    if records.SEED_PARAM in trial.params:
+        entry["seed"] = int(trial.params[records.SEED_PARAM])
+    if definition.kind == "power-scale":
+        entry["exponents"] = {
+            name.removeprefix("n_"): value for name, value in trial.params.items()
+        }
     if trial.state == TrialState.FAIL:
-        entry["error"] = trial.user_attrs.get(ERROR_ATTR, "failed")
+        entry["error"] = records.error(trial) or "failed"
     return entry
 
 
-def best_entry(trial: FrozenTrial) -> dict[str, Any]:
-    return {"number": trial.number, **_weights(trial), "values": trial.user_attrs.get("values", {})}
+def best_entry(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any]:
+    return {
+        "number": trial.number,
+        **_weights(trial, definition),
+        "values": records.values(trial),
+    }
 
 
-def _weights(trial: FrozenTrial) -> dict[str, Any]:
-    trained = trial.user_attrs.get("weights", {})
-    normalized = trial.user_attrs.get(NORMALIZED_ATTR)
-    if normalized is None:
+def _weights(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any]:
+    trained = records.weights(trial)
+    if definition.kind != "power-scale" or not trained:
         return {"weights": trained}
-    return {"weights": normalized, "raw_weights": trained}
+    total = sum(trained.values())
+    return {"weights": {k: w / total for k, w in trained.items()}, "raw_weights": trained}
 
 
 def best_trials(study: optuna.Study, definition: StudyDefinition) -> list[FrozenTrial]:

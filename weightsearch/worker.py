@@ -1,0 +1,329 @@
+"""The worker side: running the user's function for one trial, in this process or a child.
+
+:func:`execute_job` runs the function once per seed and turns what happens (metrics, an
+exception, a non-finite value, a prune) into a :class:`JobResult`; it never raises for the user's
+errors. :class:`ProcessWorker` keeps one long-lived child process that imported the task once,
+hands it jobs over a pipe, answers its intermediate reports with pruning decisions, and turns a
+child that dies (segfault, ``os._exit``, out of memory) or overruns ``--trial-timeout`` into a
+failed trial, starting a fresh child for the next job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Literal, Protocol
+
+from weightsearch.errors import WeightsearchError
+from weightsearch.task import Pruned, Run, Task, load_task
+
+# Long learning curves are thinned to this many points per seed before they are stored.
+_MAX_CURVE_POINTS = 200
+_MAX_TRACEBACK_CHARS = 8000
+# How long a new worker may take to import torch and the task before its first job.
+_START_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to run one trial; picklable, so it can cross a process boundary."""
+
+    number: int
+    weights: dict[str, float]
+    method: str
+    seeds: tuple[int, ...]
+    objectives: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    method_args: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+
+
+@dataclass
+class JobResult:
+    """What came of a job: metrics per seed, or the error or prune that stopped it."""
+
+    state: Literal["COMPLETE", "FAIL", "PRUNED"]
+    seed_values: dict[int, dict[str, float]] = field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+    curves: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
+    weight_trajectories: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
+    final_weights: dict[int, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Reporter(Protocol):
+    def __call__(self, seed_index: int, step: int, metrics: Mapping[str, float]) -> bool: ...
+
+
+def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
+    """Run the user's function once per seed of ``job``; never raises for the user's errors.
+
+    Only the first seed's reports reach the pruner: later seeds repeat the same steps.
+    ``KeyboardInterrupt`` propagates, so that Ctrl-C stops the command.
+    """
+    started = time.perf_counter()
+    result = JobResult(state="COMPLETE")
+    for index, seed in enumerate(job.seeds):
+        run = Run(
+            weights=dict(job.weights),
+            method=job.method,
+            seed=seed,
+            device=job.device,
+            params=dict(job.params),
+            losses=task.losses,
+            method_args=dict(job.method_args),
+            reporter=lambda step, metrics, _i=index: report(_i, step, metrics),
+        )
+        try:
+            returned = task(run)
+            values = _check_metrics(returned, job.objectives)
+        except Pruned:
+            result.state = "PRUNED"
+        except Exception as exc:
+            result.state = "FAIL"
+            result.error = _one_line(exc)
+            result.traceback = traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
+        else:
+            result.seed_values[seed] = values
+        result.curves[seed] = _thin(run.curve)
+        result.weight_trajectories[seed] = _thin(run.weight_trajectory)
+        result.final_weights[seed] = run.current_weights
+        if result.state != "COMPLETE":
+            break
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class MetricError(Exception):
+    """The function returned something other than finite numbers for its metrics."""
+
+
+def _check_metrics(returned: Any, objectives: Sequence[str]) -> dict[str, float]:
+    if not isinstance(returned, Mapping):
+        raise MetricError(
+            f"the task must return a dict of metric -> number, but returned "
+            f"{type(returned).__name__}"
+        )
+    missing = [name for name in objectives if name not in returned]
+    if missing:
+        raise MetricError(
+            f"the task returned no {', '.join(map(repr, missing))} "
+            f"(it returned: {', '.join(map(str, returned)) or 'nothing'})"
+        )
+    values: dict[str, float] = {}
+    for name, value in returned.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise MetricError(f"metric {name!r} is not a number: {value!r}") from None
+        if not math.isfinite(number):
+            raise MetricError(f"metric {name!r} is {number}")
+        values[str(name)] = number
+    return values
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
+
+
+def _thin(points: list[tuple[int, dict[str, float]]]) -> list[tuple[int, dict[str, float]]]:
+    if len(points) <= _MAX_CURVE_POINTS:
+        return list(points)
+    stride = len(points) / _MAX_CURVE_POINTS
+    kept = [points[int(i * stride)] for i in range(_MAX_CURVE_POINTS - 1)]
+    return [*kept, points[-1]]
+
+
+class Worker(Protocol):
+    """Runs jobs for the coordinator: in this process, or in a process of its own."""
+
+    def run(self, job: Job, report: Reporter) -> JobResult: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessWorker:
+    """Runs jobs in the coordinator's own process (``--in-process``)."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def run(self, job: Job, report: Reporter) -> JobResult:
+        return execute_job(self.task, job, report)
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessWorker:
+    """Runs jobs in a long-lived child process that imports the task once.
+
+    Args:
+        task_ref: the task reference the user gave; the child loads the task from it (and from
+            nothing else: no code crosses the pipe).
+        threads: torch threads in the child, so that N workers share the cores instead of each
+            using all of them.
+        trial_timeout: a job running longer than this many seconds is stopped and failed.
+    """
+
+    def __init__(self, task_ref: str, threads: int, trial_timeout: float | None = None) -> None:
+        self.task_ref = task_ref
+        self.threads = threads
+        self.trial_timeout = trial_timeout
+        # spawn, not fork: a forked child of a process that already started torch's thread pools
+        # can deadlock.
+        self._context = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._busy = False
+        self._ready = False
+        self._start()
+
+    def _start(self) -> None:
+        parent, child = self._context.Pipe()
+        self._process = self._context.Process(
+            target=_serve, args=(self.task_ref, self.threads, child), daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._conn = parent
+        self._ready = False
+
+    def run(self, job: Job, report: Reporter) -> JobResult:
+        if self._conn is None or not self._process.is_alive():
+            self._kill()
+            self._start()
+        conn = self._conn
+        assert conn is not None
+        self._busy = True
+        # The child imports torch and the task first; that is not the trial's time.
+        if not self._ready and not self._await_ready(conn):
+            self._busy = False
+            return JobResult(
+                state="FAIL",
+                error=f"WorkerDied: a new worker process {self._death()} before it could start",
+            )
+        started = time.monotonic()
+        deadline = None if self.trial_timeout is None else started + self.trial_timeout
+        try:
+            conn.send(job)
+            while True:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not conn.poll(wait):
+                    self._kill()
+                    return JobResult(
+                        state="FAIL",
+                        error=f"TrialTimeout: the trial ran longer than --trial-timeout "
+                        f"{self.trial_timeout:g} s and was stopped",
+                        seconds=time.monotonic() - started,
+                    )
+                message = conn.recv()
+                if isinstance(message, JobResult):
+                    return message
+                seed_index, step, metrics = message
+                conn.send(report(seed_index, step, metrics))
+        except (EOFError, OSError):
+            # The pipe broke: the child died, or close() killed it while it ran this job.
+            return JobResult(
+                state="FAIL",
+                error=f"WorkerDied: the worker process running this trial {self._death()}; "
+                "a new worker takes the next trial",
+                seconds=time.monotonic() - started,
+            )
+        finally:
+            self._busy = False
+
+    def _await_ready(self, conn: Connection) -> bool:
+        try:
+            self._ready = conn.poll(_START_TIMEOUT_S) and conn.recv() == "ready"
+        except (EOFError, OSError):
+            self._ready = False
+        if not self._ready:
+            self._process.kill()
+        return self._ready
+
+    def close(self) -> None:
+        """Stop the child: politely if it is idle, at once if it is running a job.
+
+        May be called from another thread than the one in :meth:`run`: for a busy worker it
+        only kills the child, and the thread in :meth:`run` sees the pipe break and cleans up.
+        """
+        if self._busy:
+            if self._process is not None and self._process.is_alive():
+                self._process.kill()
+            return
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+            if self._process is not None:
+                self._process.join(timeout=2)
+        self._kill()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=5)
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+
+    def _death(self) -> str:
+        self._process.join(timeout=5)
+        code = self._process.exitcode
+        self._kill()
+        if code is None:
+            return "stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = " (out of memory?)" if name == "SIGKILL" else ""
+            return f"was killed by {name}{hint}"
+        return f"exited with code {code}"
+
+
+def _serve(task_ref: str, threads: int, conn: Connection) -> None:
+    """The child's loop: load the task once, then run jobs until told to stop."""
+    # Ctrl-C reaches the whole process group; the coordinator alone decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        task: Task | None = load_task(task_ref)
+        load_error = None
+    except WeightsearchError as exc:
+        task, load_error = None, str(exc)
+
+    def report(seed_index: int, step: int, metrics: Mapping[str, float]) -> bool:
+        conn.send((seed_index, step, dict(metrics)))
+        return bool(conn.recv())
+
+    conn.send("ready")
+
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        if task is None:
+            error = f"the worker could not load the task: {load_error}"
+            conn.send(JobResult(state="FAIL", error=error))
+            continue
+        conn.send(execute_job(task, job, report))
+
+
+def worker_threads(n_jobs: int) -> int:
+    """Torch threads per worker so that ``n_jobs`` workers share this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // n_jobs)
