@@ -300,3 +300,22 @@ def test_scale_free_methods_ignore_a_common_scale(method: str) -> None:
         direction @ scaled_direction / np.linalg.norm(direction) / np.linalg.norm(scaled_direction)
     )
     assert cos > 1 - 1e-6
+
+
+@pytest.mark.parametrize("form", ["kendall", "liebel"])
+def test_uncertainty_gradient_and_adam_match_autograd_and_torch(form: str) -> None:
+    theta, losses = linear([[1, 0], [0, 1]], [3.0, 0.5])
+    b = methods.create("uncertainty", ["a", "b"], [theta], form=form, lr=0.1)
+    u = torch.nn.Parameter(b.uncertainty.detach().clone())
+    reference = torch.optim.Adam([u], lr=0.1)
+    values = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    for _ in range(5):
+        b.backward(losses())
+        if form == "kendall":
+            objective = (0.5 * torch.exp(-u) * values + 0.5 * u).sum()
+        else:
+            objective = (0.5 / u**2 * values + torch.log1p(u**2)).sum()
+        reference.zero_grad()
+        objective.backward()
+        reference.step()
+    torch.testing.assert_close(b.uncertainty.detach(), u.detach())

@@ -10,7 +10,6 @@ is one place to declare them.
 from __future__ import annotations
 
 import abc
-import copy
 import inspect
 import re
 import types
@@ -89,6 +88,9 @@ class Balancer(torch.nn.Module, abc.ABC):
     #: True when the method needs at least one shared parameter.
     needs_shared: ClassVar[bool] = False
     applied: Tensor
+    adam_mean: Tensor
+    adam_square: Tensor
+    adam_steps: Tensor
 
     def __init__(self, losses: Sequence[str], shared: Iterable[Tensor] | Tensor = ()) -> None:
         super().__init__()
@@ -218,28 +220,33 @@ class Balancer(torch.nn.Module, abc.ABC):
                 "of the part of the model that computes the losses, e.g. model.trunk.parameters()."
             )
 
-    def get_extra_state(self) -> Any:
-        """The internal optimiser's state, so ``state_dict()`` captures a method completely."""
-        optimizer = getattr(self, "_optimizer", None)
-        # A copy: Optimizer.load_state_dict would otherwise share the tensors with the source.
-        return {} if optimizer is None else {"optimizer": copy.deepcopy(optimizer.state_dict())}
+    def _adam(self, param: torch.nn.Parameter, lr: float, weight_decay: float = 0.0) -> None:
+        """Give the method its own Adam over ``param``; the user's optimiser never sees it.
 
-    def set_extra_state(self, state: Any) -> None:
-        optimizer = getattr(self, "_optimizer", None)
-        if optimizer is not None and state.get("optimizer"):
-            optimizer.load_state_dict(state["optimizer"])
+        The moments are buffers, so ``state_dict()`` holds them; a few tensor operations on K
+        numbers cost far less per step than ``torch.optim.Adam``'s bookkeeping.
+        """
+        self._adam_param = param
+        self._adam_lr = lr
+        self._adam_weight_decay = weight_decay
+        self.register_buffer("adam_mean", torch.zeros_like(param, requires_grad=False))
+        self.register_buffer("adam_square", torch.zeros_like(param, requires_grad=False))
+        self.register_buffer("adam_steps", torch.zeros((), dtype=torch.long))
 
-    def _adam(self, params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> None:
-        """Give the method its own Adam over its parameters (the user's loop never sees them)."""
-        self._optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-
-    def _step(self, grads: list[Tensor]) -> None:
-        """One step of the internal optimiser with the given gradients."""
-        for p, g in zip(self._optimizer.param_groups[0]["params"], grads, strict=True):
-            p.grad = g.detach().to(p)
-        self._optimizer.step()
-        for p in self._optimizer.param_groups[0]["params"]:
-            p.grad = None
+    @torch.no_grad()
+    def _adam_step(self, grad: Tensor) -> None:
+        """One Adam step (betas 0.9 and 0.999, eps 1e-8, weight decay added to the gradient, as
+        ``torch.optim.Adam``)."""
+        p = self._adam_param
+        g = grad.to(p)
+        if self._adam_weight_decay:
+            g = g + self._adam_weight_decay * p
+        self.adam_steps += 1
+        t = int(self.adam_steps)
+        self.adam_mean.mul_(0.9).add_(g, alpha=0.1)
+        self.adam_square.mul_(0.999).addcmul_(g, g, value=0.001)
+        denom = (self.adam_square / (1 - 0.999**t)).sqrt_().add_(1e-8)
+        p.addcdiv_(self.adam_mean, denom, value=-self._adam_lr / (1 - 0.9**t))
 
     @classmethod
     def hyperparameters(cls) -> tuple[Hyperparameter, ...]:

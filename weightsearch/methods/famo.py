@@ -55,7 +55,7 @@ class FAMO(Balancer):
         self.logits = torch.nn.Parameter(torch.zeros(k, dtype=torch.float64))
         self.register_buffer("previous", torch.zeros(k, dtype=torch.float64))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
-        self._adam([self.logits], lr, weight_decay=gamma)
+        self._adam(self.logits, lr, weight_decay=gamma)
         self.applied.fill_(1.0 / k)
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
@@ -63,7 +63,7 @@ class FAMO(Balancer):
         if bool(self.started):
             delta = self.previous.log() - values.log()
             z = torch.softmax(self.logits.detach(), dim=0)
-            self._step([z * delta - z * (z @ delta)])
+            self._adam_step(z * delta - z * (z @ delta))
         z = torch.softmax(self.logits.detach(), dim=0)
         weights = z / values / (z / values).sum()
         factors = weights.tolist()

@@ -122,5 +122,5 @@ class GradientBalancer(Balancer):
 
 
 def loss_values(losses: Sequence[Tensor]) -> Tensor:
-    """The losses as a detached float64 vector."""
-    return torch.stack([loss.detach().to(torch.float64) for loss in losses])
+    """The losses as a detached float64 vector (on the CPU)."""
+    return torch.tensor([loss.item() for loss in losses], dtype=torch.float64)

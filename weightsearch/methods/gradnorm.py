@@ -62,7 +62,7 @@ class GradNorm(Balancer):
         self.task_weights = torch.nn.Parameter(torch.ones(self.num_tasks, dtype=torch.float64))
         self.register_buffer("initial_losses", torch.zeros(self.num_tasks, dtype=torch.float64))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
-        self._adam([self.task_weights], lr)
+        self._adam(self.task_weights, lr)
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
         weights = self.task_weights.detach().clone()
@@ -96,7 +96,7 @@ class GradNorm(Balancer):
         g = w * norms
         target = g.mean() * relative.clamp_min(0) ** self.alpha
         # d/dw_i sum_j |w_j n_j - target_j| with the target held constant.
-        self._step([torch.sign(g - target) * norms])
+        self._adam_step(torch.sign(g - target) * norms)
         with torch.no_grad():
             w = self.task_weights.clamp_min(_TINY)
             self.task_weights.copy_(w * (self.num_tasks / w.sum()))

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from weightsearch.methods.base import Balancer
+from weightsearch.methods.gradients import loss_values
 
 
 class Uncertainty(Balancer):
@@ -19,7 +20,7 @@ class Uncertainty(Balancer):
     ``1 / (2 L_i)`` when a loss stays constant. ``liebel`` learns ``c_i`` (starting at 1) and
     minimises ``sum(0.5 / c_i^2 * L_i + log(1 + c_i^2))``, whose regulariser keeps the weights
     bounded. The model's parameters get the gradient of the weighted sum; the uncertainties get
-    theirs in the same backward pass and are stepped at once by an internal Adam, so the user's
+    their (closed-form) gradient and one step of an internal Adam, so the user's
     optimiser (over ``model.parameters()``) needs no change. The often-copied form
     ``L / (2 * sigma) + log(sigma)`` with a raw, unconstrained ``sigma`` is not used: it doubles
     the regulariser relative to the paper and can step ``sigma`` through zero into NaN.
@@ -52,25 +53,29 @@ class Uncertainty(Balancer):
         self.form = form
         start = 0.0 if form == "kendall" else 1.0
         #: log-variance s (kendall) or scale c (liebel), one per task.
-        self.uncertainty = torch.nn.Parameter(torch.full((self.num_tasks,), start))
-        self._adam([self.uncertainty], lr)
-        self.applied.copy_(self._weights().detach())
+        self.uncertainty = torch.nn.Parameter(
+            torch.full((self.num_tasks,), start, dtype=torch.float64)
+        )
+        self._adam(self.uncertainty, lr)
+        self.applied.copy_(self._weights())
 
     def _weights(self) -> Tensor:
-        u = self.uncertainty
+        u = self.uncertainty.detach()
         return 0.5 * torch.exp(-u) if self.form == "kendall" else 0.5 / (u * u)
 
-    def _regulariser(self) -> Tensor:
-        u = self.uncertainty
-        return 0.5 * u.sum() if self.form == "kendall" else torch.log1p(u * u).sum()
+    def _gradient(self, values: Tensor) -> Tensor:
+        """Gradient of the objective with respect to the uncertainties, in closed form."""
+        u = self.uncertainty.detach()
+        if self.form == "kendall":  # d/ds (0.5 exp(-s) L + 0.5 s)
+            return 0.5 - 0.5 * torch.exp(-u) * values
+        return -values / u**3 + 2 * u / (1 + u * u)  # d/dc (0.5 L / c^2 + log(1 + c^2))
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
         weights = self._weights()
-        total = self._regulariser().to(losses[0].dtype)
-        for i, loss in enumerate(losses):
-            total = total + weights[i].to(loss.dtype) * loss
-        self.uncertainty.grad = None
+        factors = weights.tolist()
+        total = losses[0] * factors[0]
+        for w, loss in zip(factors[1:], losses[1:], strict=True):
+            total = total + loss * w
         total.backward()
-        self._optimizer.step()
-        self.uncertainty.grad = None
-        return weights.detach()
+        self._adam_step(self._gradient(loss_values(losses).to(weights)))
+        return weights
