@@ -12,11 +12,21 @@ import optuna
 import typer
 from rich.console import Console
 
+from weightsearch import methods as balancing
 from weightsearch.errors import WeightsearchError
-from weightsearch.report import build_report, render_table
+from weightsearch.report import build_report, render_compare_table, render_table
+from weightsearch.report.methods_table import render_methods_table
 from weightsearch.report.progress import ProgressBar
 from weightsearch.runner import Interrupted
-from weightsearch.search import Outcome, ProgressFactory, Session, run_grid, run_power_scale
+from weightsearch.search import (
+    DEFAULT_METHODS,
+    Outcome,
+    ProgressFactory,
+    Session,
+    run_compare,
+    run_grid,
+    run_power_scale,
+)
 from weightsearch.spaces import parse_base_weights, parse_multipliers
 from weightsearch.storage import mask_password
 from weightsearch.task import parse_params
@@ -206,6 +216,78 @@ def power_scale(
     _finish(outcome, json_output)
 
 
+@app.command()
+def compare(
+    task: TaskArg,
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated balancing methods (see: weightsearch methods).")
+    ] = ",".join(DEFAULT_METHODS),
+    static: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--static",
+            help="STUDY or STUDY:K: the best (top-K, Pareto) weights of a grid or power-scale "
+            "study, as contenders.",
+        ),
+    ] = None,
+    method_arg: Annotated[
+        list[str] | None,
+        typer.Option("--method-arg", help="METHOD.KEY=VALUE hyperparameter of a method."),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Seeds per method; every method runs the same seeds.")
+    ] = 3,
+    study: StudyOpt = None,
+    storage: StorageOpt = None,
+    objective: ObjectiveOpt = None,
+    n_trials: NTrialsOpt = None,
+    timeout: TimeoutOpt = None,
+    param: ParamOpt = None,
+    n_jobs: NJobsOpt = 1,
+    trial_timeout: TrialTimeoutOpt = None,
+    in_process: InProcessOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Adaptive methods against equal and tuned static weights, seed by seed, with statistics."""
+    session = _session(
+        task,
+        study,
+        storage,
+        objective,
+        seeds,
+        n_trials,
+        timeout,
+        None,
+        param,
+        n_jobs,
+        trial_timeout,
+        in_process,
+    )
+    outcome = _run(
+        lambda progress: run_compare(
+            session,
+            methods=[m.strip() for m in methods.split(",") if m.strip()],
+            static=static or (),
+            method_args=_parsed(balancing.parse_method_args, method_arg or []),
+            progress=progress,
+        ),
+        json_output,
+    )
+    _finish(outcome, json_output)
+
+
+@app.command("methods")
+def list_methods(
+    json_output: JsonOpt = False,
+) -> None:
+    """List the balancing methods with their kind, reference and hyperparameters."""
+    infos = balancing.describe()
+    if json_output:
+        sys.stdout.write(json.dumps([info.to_dict() for info in infos], indent=2) + "\n")
+        return
+    render_methods_table(infos, _stdout)
+
+
 def _session(
     task: str,
     study: str | None,
@@ -226,6 +308,8 @@ def _session(
         raise WeightsearchError(
             f"--timeout must be a positive number of seconds, but got {timeout}."
         )
+    if seeds < 1:
+        raise WeightsearchError(f"--seeds must be at least 1, but got {seeds}.")
     if n_jobs < 1:
         raise WeightsearchError(f"--n-jobs must be at least 1, but got {n_jobs}.")
     if trial_timeout is not None and trial_timeout <= 0:
@@ -253,7 +337,7 @@ def _session(
     )
 
 
-def _parsed(parse: Any, text: str) -> Any:
+def _parsed(parse: Callable[[Any], Any], text: Any) -> Any:
     try:
         return parse(text)
     except ValueError as exc:
@@ -282,6 +366,8 @@ def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -
     report = build_report(outcome.study, outcome.definition)
     if json_output:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    elif outcome.definition.kind == "compare":
+        render_compare_table(report, outcome.definition, _stdout)
     else:
         render_table(report, outcome.definition, _stdout)
         _stdout.print(f"study {outcome.study.study_name!r} in {outcome.shown_storage}")

@@ -12,6 +12,7 @@ The worker side is in :mod:`weightsearch.worker`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import os
@@ -52,6 +53,7 @@ class Point:
         method: the balancing method.
         params: the trial's Optuna parameters (what optuna-dashboard plots).
         distributions: one distribution per parameter.
+        seeds: the seeds this point runs with (None: the study's seeds).
     """
 
     key: str
@@ -59,6 +61,7 @@ class Point:
     params: dict[str, Any]
     distributions: dict[str, BaseDistribution]
     method: str = "static"
+    seeds: tuple[int, ...] | None = None
 
 
 class PointSource(Protocol):
@@ -100,7 +103,7 @@ class FixedPoints:
     ) -> tuple[optuna.Trial, Point] | None:
         if self.budget is not None and spent_trials(study) >= self.budget:
             return None
-        taken = set(self._tried)
+        taken: set[str | None] = set(self._tried)
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         for trial in study.get_trials(deepcopy=False, states=states):
             taken.add(records.point_key(trial))
@@ -348,7 +351,7 @@ class Runner:
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         return any(t._trial_id not in ours for t in running)
 
-    def _lock(self):  # type: ignore[no-untyped-def]
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         return study_lock(self.storage_url, self.study.study_name, self.storage)
 
     def _run_trial(self, worker: Worker, trial: optuna.Trial, point: Point) -> None:
@@ -356,7 +359,7 @@ class Runner:
             number=trial.number,
             weights=point.weights,
             method=point.method,
-            seeds=self.options.seeds,
+            seeds=point.seeds if point.seeds is not None else self.options.seeds,
             objectives=self.objectives,
             params=self.options.params,
             method_args=self.options.method_args.get(point.method, {}),

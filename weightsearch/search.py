@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
 
+from weightsearch import methods as balancing
+from weightsearch import records
 from weightsearch.errors import WeightsearchError
 from weightsearch.runner import (
     FixedPoints,
@@ -33,10 +42,17 @@ from weightsearch.spaces.power_scale import (
     power_scale_space,
 )
 from weightsearch.storage import mask_password, open_storage, resolve_url
-from weightsearch.study import Objective, StudyDefinition, open_study
+from weightsearch.study import (
+    Objective,
+    StudyDefinition,
+    best_trials,
+    load_existing_study,
+    open_study,
+)
 from weightsearch.task import Task, load_task, task_stem
 
 PRUNERS = ("none", "median", "hyperband")
+DEFAULT_METHODS = ("equal", "uncertainty", "gradnorm", "mgda")
 ProgressFactory = Callable[[StudyDefinition], Progress]
 
 
@@ -246,6 +262,141 @@ def make_sampler(name: str, seed: int | None = None) -> optuna.samplers.BaseSamp
     return optuna.samplers.GPSampler(seed=seed)
 
 
+def run_compare(
+    session: Session,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    static: Sequence[str] = (),
+    method_args: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: ProgressFactory | None = None,
+) -> Outcome:
+    """Run adaptive methods and tuned static weights on a task, seed by seed (``compare``).
+
+    Every contender runs with the same seeds, so differences can be tested pair by pair; each
+    (contender, seed) is one trial.
+
+    Args:
+        session: where and how to run; ``seeds`` is the number of seeds per contender.
+        methods: balancing methods by name (``weightsearch methods`` lists them).
+        static: ``STUDY`` or ``STUDY:K``: the best (or top-K, or Pareto) weights of a grid or
+            power-scale study in the same storage, as contenders ``static:STUDY[#k]``.
+        method_args: hyperparameters per method, from ``--method-arg``.
+    """
+    task = load_task(session.task)
+    args = {name: dict(values) for name, values in (method_args or {}).items()}
+    _check_methods(methods, args)
+    url = resolve_url(session.storage)
+    storage = open_storage(url)
+    contenders: dict[str, tuple[str, dict[str, float]]] = {
+        name: (name, dict.fromkeys(task.losses, 1.0)) for name in methods
+    }
+    for spec in static:
+        for name, weights in static_contenders(storage, spec, task.losses).items():
+            contenders[name] = ("static", weights)
+    space = {
+        "contenders": {name: {"method": m, "weights": w} for name, (m, w) in contenders.items()},
+        "method_args": args,
+    }
+    definition = make_definition(session, task, "compare", space)
+    names = list(contenders)
+    points = [
+        Point(
+            key=json.dumps({"method": name, "seed": seed}, sort_keys=True),
+            weights=weights,
+            params={records.METHOD_PARAM: name, records.SEED_PARAM: seed},
+            distributions={
+                records.METHOD_PARAM: CategoricalDistribution(names),
+                records.SEED_PARAM: IntDistribution(0, max(definition.seeds)),
+            },
+            method=method,
+            seeds=(seed,),
+        )
+        # Seed-major order: a stopped or timed-out run still has every method on its first seeds.
+        for seed in definition.seeds
+        for name, (method, weights) in contenders.items()
+    ]
+    return _run(
+        session,
+        task,
+        definition,
+        FixedPoints(points, session.n_trials),
+        sampler=None,
+        default_pruner="none",
+        progress=progress,
+        method_args=args,
+        storage=(url, storage),
+    )
+
+
+def _check_methods(methods: Sequence[str], args: Mapping[str, Mapping[str, Any]]) -> None:
+    if not methods:
+        raise WeightsearchError(
+            "--methods is empty. Example: --methods equal,uncertainty,gradnorm,mgda"
+        )
+    for name in methods:
+        if name == "static":
+            raise WeightsearchError(
+                "--methods can't name 'static': its weights come from a study. "
+                "Use --static STUDY to add the best weights of a grid or power-scale study."
+            )
+        try:
+            balancing.method_class(name)
+        except ValueError as exc:
+            raise WeightsearchError(str(exc)) from None
+    if len(set(methods)) != len(methods):
+        raise WeightsearchError(f"--methods names a method twice: {', '.join(methods)}.")
+    unused = [name for name in args if name not in methods]
+    if unused:
+        raise WeightsearchError(
+            f"--method-arg sets {', '.join(unused)}, which --methods doesn't run. "
+            "Add it to --methods or drop the --method-arg."
+        )
+
+
+def static_contenders(
+    storage: BaseStorage, spec: str, losses: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """The weights named by ``--static STUDY[:K]``: the best trial, the top K, or the Pareto front.
+
+    Raises:
+        WeightsearchError: no such study, not a weight search, other losses, no completed trial.
+    """
+    name, sep, count = spec.rpartition(":")
+    if not sep or not count.isdigit():
+        name, count = spec, ""
+    top = int(count) if count else 1
+    if top < 1:
+        raise WeightsearchError(
+            f"--static takes STUDY or STUDY:K with K >= 1, but got {spec!r}. Example: --static "
+            "scales-grid:3"
+        )
+    study, definition = load_existing_study(storage, name)
+    if definition.kind not in ("grid", "power-scale"):
+        raise WeightsearchError(
+            f"--static needs a grid or power-scale study, but {name!r} is a {definition.kind} "
+            "study."
+        )
+    if list(definition.losses) != list(losses):
+        raise WeightsearchError(
+            f"--static study {name!r} has losses {', '.join(definition.losses)}, but this task "
+            f"has {', '.join(losses)}. Name a study of this task."
+        )
+    best = best_trials(study, definition)
+    if not best:
+        raise WeightsearchError(
+            f"--static study {name!r} has no completed trial. Run it first: "
+            f"weightsearch {definition.kind} TASK --study {name}"
+        )
+    if len(definition.objectives) == 1:
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        sign = -1.0 if definition.objectives[0].direction == "maximize" else 1.0
+        best = sorted(complete, key=lambda t: (sign * t.values[0], t.number))[:top]
+    elif count:
+        best = best[:top]
+    if len(best) == 1:
+        return {f"static:{name}": records.weights(best[0])}
+    return {f"static:{name}#{k}": records.weights(t) for k, t in enumerate(best, start=1)}
+
+
 def _run(
     session: Session,
     task: Task,
@@ -254,16 +405,18 @@ def _run(
     sampler: optuna.samplers.BaseSampler | None,
     default_pruner: str,
     progress: ProgressFactory | None,
+    method_args: dict[str, dict[str, Any]] | None = None,
+    storage: tuple[str, BaseStorage] | None = None,
 ) -> Outcome:
-    url = resolve_url(session.storage)
-    storage = open_storage(url)
+    url, opened = storage or (resolve_url(session.storage), None)
+    opened = opened or open_storage(url)
     name = session.study or f"{task_stem(session.task)}-{definition.kind}"
     pruner_name = session.pruner or default_pruner
     notes = []
     if len(definition.objectives) > 1 and pruner_name != "none" and session.pruner:
         notes.append("note: multi-objective studies don't prune (Optuna can't); --pruner ignored.")
     pruner = make_pruner(pruner_name, definition)
-    study = open_study(storage, name, definition, sampler=sampler, pruner=pruner)
+    study = open_study(opened, name, definition, sampler=sampler, pruner=pruner)
     options = RunOptions(
         seeds=definition.seeds,
         params=dict(session.params or {}),
@@ -271,10 +424,11 @@ def _run(
         n_jobs=session.n_jobs,
         trial_timeout=session.trial_timeout,
         in_process=session.in_process,
+        method_args=method_args or {},
     )
     objectives = [o.name for o in definition.objectives]
     bar = progress(definition) if progress else None
-    runner = Runner(study, url, storage, session.task, task, objectives, options, bar)
+    runner = Runner(study, url, opened, session.task, task, objectives, options, bar)
     outcome = Outcome(
         study=study, definition=definition, storage_url=url, new_trials=0, notes=notes
     )

@@ -8,12 +8,14 @@ stops with an error instead of mixing two experiments in one study.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch.errors import WeightsearchError
 from weightsearch.task import Direction
@@ -152,3 +154,20 @@ def _stored_definition(study: optuna.Study, name: str) -> StudyDefinition:
 def _short(value: Any) -> str:
     text = json.dumps(value, separators=(",", ":"))
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def best_trials(study: optuna.Study, definition: StudyDefinition) -> list[FrozenTrial]:
+    """The best COMPLETE trial (single objective) or the Pareto front, sorted by objective 1."""
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values is not None and all(math.isfinite(v) for v in t.values)
+    ]
+    if not complete:
+        return []
+    first = definition.objectives[0]
+    sign = -1.0 if first.direction == "maximize" else 1.0
+    if len(definition.objectives) == 1:
+        return [min(complete, key=lambda t: (sign * t.values[0], t.number))]
+    front = study.best_trials
+    return sorted(front, key=lambda t: (sign * t.values[0], t.number))

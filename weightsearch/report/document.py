@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch import records
-from weightsearch.study import StudyDefinition
+from weightsearch.report.comparison import summarize_methods, verdicts
+from weightsearch.study import StudyDefinition, best_trials
 
 
 def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, Any]:
     """The report document of a study: definition, every trial, and the best point(s).
 
     ``best`` holds the best COMPLETE trial, or the Pareto front when there are several objectives.
+    A compare study also has ``methods`` (statistics per contender) and ``verdicts`` (one
+    sentence per objective on the best contender against ``equal``).
     """
     trials = study.get_trials(deepcopy=False)
-    return {
+    report: dict[str, Any] = {
         "study": study.study_name,
         "kind": definition.kind,
         "task": definition.task,
@@ -27,6 +29,11 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
         "trials": [trial_entry(t, definition) for t in trials],
         "best": [best_entry(t, definition) for t in best_trials(study, definition)],
     }
+    if definition.kind == "compare":
+        methods = summarize_methods(study, definition)
+        report["methods"] = methods
+        report["verdicts"] = verdicts(methods, definition)
+    return report
 
 
 def trial_entry(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any]:
@@ -64,24 +71,11 @@ def best_entry(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any
 
 def _weights(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any]:
     trained = records.weights(trial)
+    if definition.kind == "compare":
+        # An adaptive method's weights are those it ended with (its trajectory is in the trial).
+        final = records.run_info(trial).get("final_weights", {})
+        return {"weights": next(iter(final.values()), trained)}
     if definition.kind != "power-scale" or not trained:
         return {"weights": trained}
     total = sum(trained.values())
     return {"weights": {k: w / total for k, w in trained.items()}, "raw_weights": trained}
-
-
-def best_trials(study: optuna.Study, definition: StudyDefinition) -> list[FrozenTrial]:
-    """The best COMPLETE trial (single objective) or the Pareto front, sorted by objective 1."""
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values is not None and all(math.isfinite(v) for v in t.values)
-    ]
-    if not complete:
-        return []
-    first = definition.objectives[0]
-    sign = -1.0 if first.direction == "maximize" else 1.0
-    if len(definition.objectives) == 1:
-        return [min(complete, key=lambda t: (sign * t.values[0], t.number))]
-    front = study.best_trials
-    return sorted(front, key=lambda t: (sign * t.values[0], t.number))

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from weightsearch.study import StudyDefinition
 
@@ -28,7 +35,7 @@ class ProgressBar:
             console=console,
             transient=False,
         )
-        self._task = None
+        self._task: TaskID | None = None
 
     def start(self, total: int, finished: Sequence[FrozenTrial]) -> None:
         for trial in finished:

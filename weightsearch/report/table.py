@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from weightsearch import stats
 from weightsearch.study import StudyDefinition
 
 _TOP = 10
@@ -82,3 +83,55 @@ def _counts(trials: list[dict[str, Any]]) -> str:
         states[trial["state"]] = states.get(trial["state"], 0) + 1
     parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
     return f"{len(trials)} trials: {parts or 'none'}"
+
+
+def render_compare_table(
+    report: dict[str, Any], definition: StudyDefinition, console: Console
+) -> None:
+    """Print the contenders ranked by the first objective, with CIs, tests and the verdicts."""
+    objectives = definition.objectives
+    multi = any("dominated_by_static" in m for m in report["methods"])
+    table = Table(
+        title=f"{report['study']} (compare): ranked by mean {objectives[0].name}",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("method")
+    table.add_column("n", justify="right")
+    for objective in objectives:
+        arrow = "↑" if objective.direction == "maximize" else "↓"
+        table.add_column(f"{objective.name} {arrow}", justify="right", style="bold")
+        table.add_column("p", justify="right")
+    if multi:
+        table.add_column("dominated by static", justify="center")
+    table.add_column("s/run", justify="right")
+    for rank, method in enumerate(report["methods"], start=1):
+        cells = [str(rank), method["name"], str(method["n"])]
+        for objective in objectives:
+            cells += _mean_and_p(method, objective.name)
+        if multi:
+            dominated = method.get("dominated_by_static")
+            cells.append("-" if dominated is None else ("yes" if dominated else "no"))
+        seconds = method.get("seconds")
+        cells.append("-" if seconds is None else f"{seconds:.3g}")
+        table.add_row(*cells)
+    console.print(table)
+    console.print(
+        Text(
+            "± half-width of the 95% CI over seeds; p: paired t-test against equal over the "
+            "seeds both ran, Holm-corrected across methods; * p < 0.05"
+        )
+    )
+    for line in report.get("verdicts", []):
+        console.print(Text(line))
+    console.print(Text(_counts(report["trials"])))
+
+
+def _mean_and_p(method: dict[str, Any], metric: str) -> list[str]:
+    mean = method["mean"].get(metric)
+    if mean is None:
+        return ["-", "-"]
+    low, high = method["ci95"][metric]
+    p = method["p_vs_equal"].get(metric)
+    mark = "*" if stats.is_significant(p) else ""
+    return [f"{mean:.4g} ± {(high - low) / 2:.2g}", f"{stats.format_p(p)}{mark}"]
