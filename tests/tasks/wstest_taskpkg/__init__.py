@@ -1,0 +1,1 @@
+"""A package holding a task, for the ``package.module:function`` form."""
