@@ -141,6 +141,17 @@ def test_missing_module_inside_an_existing_package(tasks_dir, monkeypatch):
         load_task("wstest_taskpkg.nope:fit")
 
 
+def test_missing_dependency_of_a_module_is_not_a_missing_module(tmp_path, monkeypatch):
+    # The dependency's name is a prefix of the module's: still the dependency is what is missing.
+    write(tmp_path / "wstest_depx.py", "import wstest_dep\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(WeightsearchError) as info:
+        load_task("wstest_depx:fit")
+    assert str(info.value) == (
+        "importing wstest_depx failed: ModuleNotFoundError: No module named 'wstest_dep'"
+    )
+
+
 def test_syntax_error_in_a_package_module(tmp_path, monkeypatch):
     package = tmp_path / "wstest_brokenpkg"
     package.mkdir()

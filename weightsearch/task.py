@@ -244,7 +244,9 @@ def _import_module(name: str) -> dict[str, Any]:
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
+        # Only the module itself or one of its parent packages missing means a wrong name; a
+        # missing dependency of the module (even one whose name is a prefix of it) is reported.
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise WeightsearchError(
                 f"no module or file named {name!r}. Give a path to a .py file or an importable "
                 "module (run from the folder that holds it)."
