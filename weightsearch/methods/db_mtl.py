@@ -48,6 +48,7 @@ class DBMTL(Balancer):
         beta_sigma: float = 0.0,
     ) -> None:
         super().__init__(losses, shared)
+        self._workspace: Tensor | None = None
         if not 0 <= beta < 1 or beta_sigma < 0:
             raise ValueError(
                 f"db-mtl needs 0 <= beta < 1 and beta_sigma >= 0, but got beta={beta}, "
@@ -61,7 +62,8 @@ class DBMTL(Balancer):
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        grads = TaskGradients(losses, self.shared)
+        grads = TaskGradients(losses, self.shared, workspace=self._workspace)
+        self._workspace = grads.matrix
         scale = 1.0 / (loss_values(losses).clamp_min(0) + _EPS)
         self.steps += 1
         b = self.beta / float(self.steps) ** self.beta_sigma

@@ -26,10 +26,18 @@ class TaskGradients:
         losses: the K scalar losses.
         shared: the shared parameters.
         retain_graph: keep the graph after the last call (for methods that backward again).
+        workspace: the ``matrix`` of the previous step, reused when it fits: a fresh K x P
+            buffer every step costs page faults that were a tenth of a step on the reference
+            model.
     """
 
     def __init__(
-        self, losses: Sequence[Tensor], shared: Sequence[Tensor], *, retain_graph: bool = False
+        self,
+        losses: Sequence[Tensor],
+        shared: Sequence[Tensor],
+        *,
+        retain_graph: bool = False,
+        workspace: Tensor | None = None,
     ) -> None:
         self.shared = list(shared)
         shared_ids = {id(p) for p in self.shared}
@@ -37,9 +45,17 @@ class TaskGradients:
         extra = [t for k, t in reachable_leaves(losses).items() if k not in shared_ids]
         sizes = [p.numel() for p in self.shared]
         #: K x P matrix of the tasks' gradients on the shared parameters.
-        self.matrix = torch.zeros(
-            len(losses), sum(sizes), dtype=self.shared[0].dtype, device=self.shared[0].device
-        )
+        shape = (len(losses), sum(sizes))
+        first = self.shared[0]
+        if (
+            workspace is not None
+            and workspace.shape == shape
+            and workspace.dtype == first.dtype
+            and workspace.device == first.device
+        ):
+            self.matrix = workspace
+        else:
+            self.matrix = torch.empty(shape, dtype=first.dtype, device=first.device)
         self.others: dict[int, tuple[Tensor, list[tuple[int, Tensor]]]] = {}
         last = len(losses) - 1
         for i, loss in enumerate(losses):
@@ -51,8 +67,8 @@ class TaskGradients:
             )
             offset = 0
             for g, n in zip(grads[: len(self.shared)], sizes, strict=True):
-                if g is not None:
-                    self.matrix[i, offset : offset + n].copy_(g.reshape(-1))
+                row = self.matrix[i, offset : offset + n]
+                row.copy_(g.reshape(-1)) if g is not None else row.zero_()
                 offset += n
             for leaf, g in zip(extra, grads[len(self.shared) :], strict=True):
                 if g is not None:
@@ -109,12 +125,18 @@ class GradientBalancer(Balancer):
 
     def __init__(self, losses: Sequence[str], shared: Iterable[Tensor] | Tensor = ()) -> None:
         super().__init__(losses, shared)
+        self._workspace: Tensor | None = None
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        grads = TaskGradients(losses, self.shared)
+        grads = self._task_gradients(losses)
         coefficients = self._coefficients(grads, losses)
         grads.accumulate(coefficients)
         return coefficients
+
+    def _task_gradients(self, losses: list[Tensor]) -> TaskGradients:
+        grads = TaskGradients(losses, self.shared, workspace=self._workspace)
+        self._workspace = grads.matrix
+        return grads
 
     @abc.abstractmethod
     def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:

@@ -50,6 +50,7 @@ class GradNorm(Balancer):
         layer: Literal["last", "all"] = "last",
     ) -> None:
         super().__init__(losses, shared)
+        self._workspace: Tensor | None = None
         if lr <= 0 or alpha < 0:
             raise ValueError(
                 f"gradnorm needs lr > 0 and alpha >= 0, but got lr={lr}, alpha={alpha}. "
@@ -67,7 +68,8 @@ class GradNorm(Balancer):
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
         weights = self.task_weights.detach().clone()
         if self.layer == "all":
-            grads = TaskGradients(losses, self.shared)
+            grads = TaskGradients(losses, self.shared, workspace=self._workspace)
+            self._workspace = grads.matrix
             norms = grads.gram().diagonal().clamp_min(0).sqrt()
             grads.accumulate(weights)
         else:
