@@ -136,7 +136,8 @@ class Balancer(torch.nn.Module, abc.ABC):
 
     @property
     def weights(self) -> dict[str, float]:
-        """The weights applied by the last :meth:`backward` (before the first: the initial ones)."""
+        """The current weights: those the last :meth:`backward` applied (before the first, the
+        initial ones; for DWA after :meth:`epoch_end`, those of the coming epoch)."""
         return dict(zip(self.loss_names, self.applied.tolist(), strict=True))
 
     def backward(
