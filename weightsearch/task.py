@@ -98,6 +98,9 @@ class Run:
         device: where to train (``"cuda"`` when available, else ``"cpu"``).
         params: extra values from ``--param KEY=VALUE`` (strings, numbers or booleans).
         losses: the task's loss names.
+        balancer_factory: when set, :meth:`balancer` hands out what it returns (called with
+            ``losses=`` and ``shared=``) instead of the trial's method; ``weightsearch probe``
+            uses it to measure the task's gradients.
     """
 
     weights: dict[str, float]
@@ -110,6 +113,7 @@ class Run:
     reporter: Reporter | None = None
     curve: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     weight_trajectory: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    balancer_factory: Callable[..., Any] | None = None
     _balancer: Any = None
 
     def balancer(self, shared: Iterable[torch.nn.Parameter] | torch.Tensor, **hyperparameters: Any):
@@ -121,6 +125,9 @@ class Run:
             shared: the parameters all losses share (e.g. ``model.trunk.parameters()``).
             **hyperparameters: method hyperparameters; ``--method-arg`` values take precedence.
         """
+        if self.balancer_factory is not None:
+            self._balancer = self.balancer_factory(losses=list(self.losses), shared=shared)
+            return self._balancer
         from weightsearch import methods
 
         args = {**hyperparameters, **self.method_args}
