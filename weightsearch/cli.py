@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import warnings
@@ -14,8 +15,10 @@ from rich.console import Console
 
 from weightsearch import methods as balancing
 from weightsearch.errors import WeightsearchError
+from weightsearch.probe import DEFAULT_STEPS, run_probe
 from weightsearch.report import build_report, render_compare_table, render_table
 from weightsearch.report.methods_table import render_methods_table
+from weightsearch.report.probe_table import render_probe
 from weightsearch.report.progress import ProgressBar
 from weightsearch.runner import Interrupted
 from weightsearch.search import (
@@ -95,6 +98,10 @@ InProcessOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON report to stdout.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", help="No progress bar: print only the result (and warnings)."),
+]
 
 
 @app.command()
@@ -121,6 +128,7 @@ def grid(
     trial_timeout: TrialTimeoutOpt = None,
     in_process: InProcessOpt = False,
     json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Sum-to-one multiplier grid: every weight vector normalised to sum 1, each run once."""
     session = _session(
@@ -146,6 +154,7 @@ def grid(
             progress=progress,
         ),
         json_output,
+        quiet,
     )
     _finish(outcome, json_output)
 
@@ -184,6 +193,7 @@ def power_scale(
     trial_timeout: TrialTimeoutOpt = None,
     in_process: InProcessOpt = False,
     json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Anchor-one power scaling: one loss at weight 1, the others base**n."""
     session = _session(
@@ -212,6 +222,7 @@ def power_scale(
             progress=progress,
         ),
         json_output,
+        quiet,
     )
     _finish(outcome, json_output)
 
@@ -247,6 +258,7 @@ def compare(
     trial_timeout: TrialTimeoutOpt = None,
     in_process: InProcessOpt = False,
     json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Adaptive methods against equal and tuned static weights, seed by seed, with statistics."""
     session = _session(
@@ -272,6 +284,7 @@ def compare(
             progress=progress,
         ),
         json_output,
+        quiet,
     )
     _finish(outcome, json_output)
 
@@ -349,10 +362,14 @@ _stderr = Console(stderr=True)
 _stdout = Console() if Console().is_terminal else Console(width=160)
 
 
-def _run(start: Callable[[ProgressFactory], Outcome], json_output: bool) -> Outcome:
-    """Run a command's core with a progress bar; on Ctrl-C print what was done and exit 130."""
+def _run(
+    start: Callable[[ProgressFactory | None], Outcome], json_output: bool, quiet: bool = False
+) -> Outcome:
+    """Run a command's core with a progress bar (none when quiet); on Ctrl-C print what was done
+    and exit 130."""
+    bar: ProgressFactory | None = None if quiet else (lambda d: ProgressBar(d, _stderr))
     try:
-        return start(lambda definition: ProgressBar(definition, _stderr))
+        return start(bar)
     except Interrupted as exc:
         _message("interrupted: running trials were marked failed; run the same command to resume.")
         if isinstance(exc.outcome, Outcome):
@@ -378,6 +395,55 @@ def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -
             first = f" First error: {errors[0]}" if errors else ""
             _error(f"no trial completed.{first}")
     raise typer.Exit(exit_code)
+
+
+@app.command()
+def probe(
+    task: TaskArg,
+    steps: Annotated[
+        int, typer.Option(help="Balancer steps to measure; the function is stopped after them.")
+    ] = DEFAULT_STEPS,
+    anchor: Annotated[
+        str | None,
+        typer.Option(help="Loss at weight 1 in the suggested power-scale (default: the first)."),
+    ] = None,
+    base: Annotated[float, typer.Option(help="Base m of the suggested weights m**n.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="run.seed of the pass.")] = 0,
+    param: ParamOpt = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print only the JSON document to stdout.")
+    ] = False,
+) -> None:
+    """One short pass with equal weights: each loss's scale, gradient norm and conflicts.
+
+    Runs the task's function until its balancer has measured --steps steps, then prints per
+    loss the mean loss, the norm of its gradient on the shared parameters, the cosines between
+    task gradients (negative: conflict), base weights that equalise the gradient norms (for
+    grid --base) and a power-scale exponent range around them (for power-scale --exponents).
+
+    \b
+    --json fields: task, losses, steps (measured); magnitude, grad_norm (loss -> mean);
+    cosine, conflict_rate (loss -> loss -> mean cosine or null, fraction of negative steps);
+    conflicts (list of {losses: [a, b], cosine}); suggested {base_weights (sum 1), anchor,
+    base, offsets (loss -> log_base(anchor norm / norm)), exponents ([LO, HI] or null)};
+    commands (grid, power-scale: command lines to paste).
+    """
+    # With --json the task's own prints must not corrupt the document on stdout.
+    with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
+        result = run_probe(
+            task=task,
+            steps=steps,
+            anchor=anchor,
+            base=base,
+            seed=seed,
+            params=parse_params(param or ()),
+        )
+    for note in result.notes:
+        _message(note)
+    if json_output:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        render_probe(result, _stdout)
 
 
 def main(argv: list[str] | None = None) -> None:
