@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import re
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import optuna
@@ -31,7 +34,8 @@ from weightsearch.search import (
     run_power_scale,
 )
 from weightsearch.spaces import parse_base_weights, parse_multipliers
-from weightsearch.storage import mask_password
+from weightsearch.storage import mask_password, resolve_url
+from weightsearch.study import load_existing_study
 from weightsearch.task import parse_params
 
 app = typer.Typer(
@@ -381,6 +385,7 @@ def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -
     for note in outcome.notes:
         _message(note)
     report = build_report(outcome.study, outcome.definition)
+    _save_to_dashboard(outcome, report)
     if json_output:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     elif outcome.definition.kind == "compare":
@@ -444,6 +449,106 @@ def probe(
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
         render_probe(result, _stdout)
+
+
+@app.command("report")
+def report_study(
+    study: Annotated[str, typer.Argument(help="Study name (see: weightsearch studies).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, json, csv, markdown or html (with plots).")
+    ] = "table",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Write to this file (html default: <study>.html here)."),
+    ] = None,
+    storage: StorageOpt = None,
+) -> None:
+    """Report on a study: a table, JSON, CSV, markdown, or an HTML page with plots."""
+    # The review modules load here, not at startup: plotly alone adds ~0.4 s to every command.
+    from weightsearch.report.formats import FORMATS, format_report
+    from weightsearch.report.studies import open_for_review
+
+    if fmt not in FORMATS:
+        raise WeightsearchError(
+            f"--format must be one of {', '.join(FORMATS)}, but got {fmt!r}. Example: --format html"
+        )
+    url = resolve_url(storage)
+    store = open_for_review(url)
+    found, definition = load_existing_study(store, study)
+    if fmt == "html" and output is None:
+        output = Path(re.sub(r"[^\w.-]+", "_", study) + ".html")
+    if fmt == "table":
+        document = build_report(found, definition)
+        console = _stdout if output is None else Console(file=io.StringIO(), width=160)
+        if definition.kind == "compare":
+            render_compare_table(document, definition, console)
+        else:
+            render_table(document, definition, console)
+        if output is None:
+            return
+        assert isinstance(console.file, io.StringIO)
+        text = console.file.getvalue()
+    else:
+        text = format_report(found, definition, store, fmt)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise WeightsearchError(
+            f"can't write the report to {output}: {exc.strerror or exc}. Pass another --output."
+        ) from None
+    _message(f"wrote the {fmt} report of {study!r} to {output.resolve()}")
+
+
+@app.command("studies")
+def show_studies(
+    storage: StorageOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List the studies in the storage: kind, task, trials by state, best value."""
+    from weightsearch.report.studies import list_studies, open_for_review, render_studies_table
+
+    url = resolve_url(storage)
+    entries = list_studies(open_for_review(url))
+    if json_output:
+        sys.stdout.write(json.dumps(entries, indent=2) + "\n")
+        return
+    render_studies_table(entries, mask_password(url), _stdout)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Start optuna-dashboard on the storage (Ctrl-C stops it)."""
+    from weightsearch.report.dashboard import INSTALL_HINT, dashboard_installed, serve
+    from weightsearch.report.studies import open_for_review
+
+    if not dashboard_installed():
+        raise WeightsearchError(f"optuna-dashboard is not installed. Install it: {INSTALL_HINT}")
+    url = resolve_url(storage)
+    open_for_review(url)
+    _message(
+        f"optuna-dashboard for {mask_password(url)} at http://{host}:{port}/dashboard/ "
+        "(Ctrl-C stops it)"
+    )
+    try:
+        serve(url, host=host, port=port)
+    except KeyboardInterrupt:
+        _message("dashboard stopped.")
+
+
+def _save_to_dashboard(outcome: Outcome, report: dict[str, Any]) -> None:
+    """Where optuna-dashboard is installed, save the study note and figures; never fails."""
+    from weightsearch.report.dashboard import save_to_dashboard
+
+    warning = save_to_dashboard(outcome.study, outcome.definition, report)
+    if warning:
+        _message(warning)
 
 
 def main(argv: list[str] | None = None) -> None:
