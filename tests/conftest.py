@@ -12,6 +12,9 @@ import pytest
 
 from weightsearch.cli import main
 
+# The PostgreSQL server and the storage_url fixture over every storage mode.
+pytest_plugins = ["pg_server"]
+
 TASKS = Path(__file__).parent / "tasks"
 
 

@@ -41,7 +41,7 @@ from weightsearch.spaces.power_scale import (
     choose_sampler,
     power_scale_space,
 )
-from weightsearch.storage import mask_password, open_storage, resolve_url
+from weightsearch.storage import mask_password, open_storage, resolve_url, study_lock
 from weightsearch.study import (
     Objective,
     StudyDefinition,
@@ -251,15 +251,14 @@ def make_sampler(name: str, seed: int | None = None) -> optuna.samplers.BaseSamp
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    needs = {"cmaes": "cmaes", "gp": "scipy"}[name]
-    if importlib.util.find_spec(needs) is None:
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if importlib.util.find_spec("cmaes") is None:
         raise WeightsearchError(
-            f"--sampler {name} needs the {needs} package, which is not installed. "
-            f"Install it: pip install {needs}"
+            "--sampler cmaes needs the cmaes package, which is not installed. "
+            "Install it: pip install cmaes"
         )
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed)
-    return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.CmaEsSampler(seed=seed)
 
 
 def run_compare(
@@ -416,7 +415,9 @@ def _run(
     if len(definition.objectives) > 1 and pruner_name != "none" and session.pruner:
         notes.append("note: multi-objective studies don't prune (Optuna can't); --pruner ignored.")
     pruner = make_pruner(pruner_name, definition)
-    study = open_study(opened, name, definition, sampler=sampler, pruner=pruner)
+    # Commands starting together would otherwise race to create the study.
+    with study_lock(url, name, opened):
+        study = open_study(opened, name, definition, sampler=sampler, pruner=pruner)
     options = RunOptions(
         seeds=definition.seeds,
         params=dict(session.params or {}),

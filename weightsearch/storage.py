@@ -13,12 +13,14 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy
+import sqlalchemy.exc
 from optuna.storages import BaseStorage
 
 from weightsearch.errors import WeightsearchError
@@ -27,6 +29,8 @@ DEFAULT_STORAGE = "sqlite:///studies/weightsearch.db"
 STORAGE_ENV = "WEIGHTSEARCH_STORAGE"
 # SQLite's default 5 s lock timeout gives "database is locked" with several writers; 30 s gave none.
 _SQLITE_TIMEOUT_S = 30
+
+_SCHEMA_ATTEMPTS = 3
 
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)(?P<password>[^@]*)(?P<tail>@)")
 
@@ -58,26 +62,28 @@ def open_storage(url: str) -> BaseStorage:
             return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
         if url.startswith("sqlite:"):
             path = sqlite_path(url)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": {"timeout": _SQLITE_TIMEOUT_S}}
-            )
-            if path is not None:
-                _use_write_ahead_log(storage)
+            if path is None:
+                return optuna.storages.RDBStorage(url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Two processes creating the same new database at once collide on its schema.
+            with _file_lock(path):
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs={"connect_args": {"timeout": _SQLITE_TIMEOUT_S}}
+                )
+            _use_write_ahead_log(storage)
             return storage
         if "://" not in url:
             raise WeightsearchError(
                 f"storage must be a URL such as sqlite:///studies/weightsearch.db, "
                 f"postgresql://user@host/db or journal:///path/file.log, but got {shown!r}."
             )
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        return _open_server_storage(url)
     except WeightsearchError:
         raise
     except ImportError as exc:
         raise WeightsearchError(
             f"storage {shown} needs a database driver that is not installed ({exc.name or exc}). "
-            "Install it, e.g. pip install psycopg2-binary for PostgreSQL."
+            "Install it: pip install psycopg2-binary for PostgreSQL, pymysql for MySQL."
         ) from None
     except Exception as exc:
         reason = mask_password(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
@@ -85,6 +91,19 @@ def open_storage(url: str) -> BaseStorage:
             f"can't open storage {shown}: {type(exc).__name__}: {reason}. "
             "Check the URL, that the server is running, and the credentials."
         ) from None
+
+
+def _open_server_storage(url: str) -> optuna.storages.RDBStorage:
+    """Open a server database; commands on several machines may create its tables at once."""
+    attempt = 1
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == _SCHEMA_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)  # meanwhile the other command finishes the schema
+            attempt += 1
 
 
 def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
@@ -151,13 +170,8 @@ def study_lock(url: str, study_name: str, storage: BaseStorage) -> Iterator[None
 def _process_lock(url: str, study_name: str, storage: BaseStorage) -> Iterator[None]:
     file = _journal_path(url) or (sqlite_path(url) if url.startswith("sqlite:") else None)
     if file is not None:
-        lock_file = file.with_name(file.name + ".lock")
-        with open(lock_file, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _file_lock(file):
+            yield
         return
     if url.startswith("postgresql") and isinstance(storage, optuna.storages.RDBStorage):
         lock_id = int.from_bytes(
@@ -172,3 +186,17 @@ def _process_lock(url: str, study_name: str, storage: BaseStorage) -> Iterator[N
                 connection.commit()
         return
     yield
+
+
+@contextlib.contextmanager
+def _file_lock(file: Path) -> Iterator[None]:
+    """An exclusive lock on a file beside ``file`` (processes of one machine).
+
+    Not ``<file>.lock``: Optuna's journal storage creates and deletes that one as its own lock.
+    """
+    with open(file.with_name(file.name + ".weightsearch-lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

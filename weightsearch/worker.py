@@ -187,7 +187,6 @@ class ProcessWorker:
         self._conn: Connection | None = None
         self._busy = False
         self._ready = False
-        self._start()
 
     def _start(self) -> None:
         parent, child = self._context.Pipe()
@@ -200,6 +199,7 @@ class ProcessWorker:
         self._ready = False
 
     def run(self, job: Job, report: Reporter) -> JobResult:
+        # Started on the first job, so that a command with nothing left to run starts nothing.
         if self._conn is None or not self._process.is_alive():
             self._kill()
             self._start()
