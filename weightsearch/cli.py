@@ -73,7 +73,11 @@ SeedsOpt = Annotated[
     int, typer.Option("--seeds", help="Seeds per point (a point's value is the mean).")
 ]
 NTrialsOpt = Annotated[
-    int | None, typer.Option("--n-trials", help="Run at most this many new trials.")
+    int | None,
+    typer.Option(
+        "--n-trials",
+        help="At most this many trials in the study; a rerun tops it up (lost trials don't count).",
+    ),
 ]
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")

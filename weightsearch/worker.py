@@ -172,11 +172,13 @@ class ProcessWorker:
         task_ref: the task reference the user gave; the child loads the task from it (and from
             nothing else: no code crosses the pipe).
         threads: torch threads in the child, so that N workers share the cores instead of each
-            using all of them.
+            using all of them (None: torch's default).
         trial_timeout: a job running longer than this many seconds is stopped and failed.
     """
 
-    def __init__(self, task_ref: str, threads: int, trial_timeout: float | None = None) -> None:
+    def __init__(
+        self, task_ref: str, threads: int | None, trial_timeout: float | None = None
+    ) -> None:
         self.task_ref = task_ref
         self.threads = threads
         self.trial_timeout = trial_timeout
@@ -291,13 +293,14 @@ class ProcessWorker:
         return f"exited with code {code}"
 
 
-def _serve(task_ref: str, threads: int, conn: Connection) -> None:
+def _serve(task_ref: str, threads: int | None, conn: Connection) -> None:
     """The child's loop: load the task once, then run jobs until told to stop."""
     # Ctrl-C reaches the whole process group; the coordinator alone decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         task: Task | None = load_task(task_ref)
         load_error = None
@@ -324,6 +327,11 @@ def _serve(task_ref: str, threads: int, conn: Connection) -> None:
         conn.send(execute_job(task, job, report))
 
 
-def worker_threads(n_jobs: int) -> int:
-    """Torch threads per worker so that ``n_jobs`` workers share this machine's cores."""
+def worker_threads(n_jobs: int) -> int | None:
+    """Torch threads per worker so that ``n_jobs`` workers share this machine's cores.
+
+    None for a single worker: it keeps torch's own default, as the task would have when run alone.
+    """
+    if n_jobs == 1:
+        return None
     return max(1, (os.cpu_count() or 1) // n_jobs)
