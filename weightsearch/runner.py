@@ -73,6 +73,10 @@ class PointSource(Protocol):
 
     def total(self, study: optuna.Study) -> int: ...
 
+    def pending(self, study: optuna.Study) -> bool:
+        """Whether a point is left to claim now (a cheap look, without claiming it)."""
+        ...
+
 
 def spent_trials(study: optuna.Study) -> int:
     """Trials that count against ``--n-trials``: all but those lost to a crash or Ctrl-C."""
@@ -101,17 +105,23 @@ class FixedPoints:
     def claim(
         self, study: optuna.Study, owner: dict[str, Any]
     ) -> tuple[optuna.Trial, Point] | None:
+        point = self._next(study)
+        if point is None:
+            return None
+        self._tried.add(point.key)
+        return create_running_trial(study, point, owner), point
+
+    def pending(self, study: optuna.Study) -> bool:
+        return self._next(study) is not None
+
+    def _next(self, study: optuna.Study) -> Point | None:
         if self.budget is not None and spent_trials(study) >= self.budget:
             return None
         taken: set[str | None] = set(self._tried)
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         for trial in study.get_trials(deepcopy=False, states=states):
             taken.add(records.point_key(trial))
-        for point in self.points:
-            if point.key not in taken:
-                self._tried.add(point.key)
-                return create_running_trial(study, point, owner), point
-        return None
+        return next((p for p in self.points if p.key not in taken), None)
 
 
 class SampledPoints:
@@ -129,10 +139,13 @@ class SampledPoints:
     def total(self, study: optuna.Study) -> int:
         return self.budget if self.budget is not None else 0
 
+    def pending(self, study: optuna.Study) -> bool:
+        return self.budget is None or spent_trials(study) < self.budget
+
     def claim(
         self, study: optuna.Study, owner: dict[str, Any]
     ) -> tuple[optuna.Trial, Point] | None:
-        if self.budget is not None and spent_trials(study) >= self.budget:
+        if not self.pending(study):
             return None
         trial = study.ask()
         point = self.suggest(trial)
@@ -322,6 +335,9 @@ class Runner:
         self, source: PointSource, worker: Worker, started: float, errors: list[BaseException]
     ) -> None:
         try:
+            # A worker process imports torch and the task before its first trial, not during it.
+            if source.pending(self.study):
+                worker.prepare()
             while not self._stop.is_set() and not self._timed_out(started):
                 with self._lock():
                     claimed = source.claim(self.study, self.owner)

@@ -147,6 +147,10 @@ def _thin(points: list[tuple[int, dict[str, float]]]) -> list[tuple[int, dict[st
 class Worker(Protocol):
     """Runs jobs for the coordinator: in this process, or in a process of its own."""
 
+    def prepare(self) -> None:
+        """Get ready to run jobs (start a process, load the task); run() does it if needed."""
+        ...
+
     def run(self, job: Job, report: Reporter) -> JobResult: ...
 
     def close(self) -> None: ...
@@ -157,6 +161,9 @@ class InProcessWorker:
 
     def __init__(self, task: Task) -> None:
         self.task = task
+
+    def prepare(self) -> None:
+        pass
 
     def run(self, job: Job, report: Reporter) -> JobResult:
         return execute_job(self.task, job, report)
@@ -200,16 +207,19 @@ class ProcessWorker:
         self._conn = parent
         self._ready = False
 
-    def run(self, job: Job, report: Reporter) -> JobResult:
-        # Started on the first job, so that a command with nothing left to run starts nothing.
+    def prepare(self) -> None:
         if self._conn is None or not self._process.is_alive():
             self._kill()
             self._start()
-        conn = self._conn
-        assert conn is not None
+        if not self._ready:
+            self._await_ready(self._conn)
+
+    def run(self, job: Job, report: Reporter) -> JobResult:
+        # Started when first needed, so that a command with nothing left to run starts nothing.
         self._busy = True
-        # The child imports torch and the task first; that is not the trial's time.
-        if not self._ready and not self._await_ready(conn):
+        self.prepare()
+        conn = self._conn
+        if not self._ready or conn is None:
             self._busy = False
             return JobResult(
                 state="FAIL",
@@ -245,9 +255,11 @@ class ProcessWorker:
         finally:
             self._busy = False
 
-    def _await_ready(self, conn: Connection) -> bool:
+    def _await_ready(self, conn: Connection | None) -> bool:
         try:
-            self._ready = conn.poll(_START_TIMEOUT_S) and conn.recv() == "ready"
+            self._ready = (
+                conn is not None and conn.poll(_START_TIMEOUT_S) and conn.recv() == "ready"
+            )
         except (EOFError, OSError):
             self._ready = False
         if not self._ready:
