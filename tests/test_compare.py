@@ -606,12 +606,6 @@ def test_a_method_arg_reaches_its_method(run, url):
     assert trial["weights"] == pytest.approx(tuned, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    reason="study.check_definition cuts both the stored and the new 'space' to the same first 77 "
-    "characters, so a compare rerun with another --method-arg is refused without saying what "
-    "differs",
-    strict=True,
-)
 def test_a_changed_method_arg_is_refused_naming_what_changed(run):
     args = ("compare", SCRIPTED, "--methods", "equal,gradnorm", "--seeds", "1", "--study", "c")
     assert run(*args, "--method-arg", "gradnorm.alpha=0.5").code == 0

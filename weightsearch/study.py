@@ -123,18 +123,33 @@ def load_existing_study(storage: BaseStorage, name: str) -> tuple[optuna.Study, 
 
 
 def check_definition(name: str, stored: StudyDefinition, wanted: StudyDefinition) -> None:
-    """Raise a plain error naming every field in which ``wanted`` differs from ``stored``."""
-    old, new = stored.to_json(), wanted.to_json()
-    differences = [key for key in new if old.get(key) != new[key]]
+    """Raise a plain error naming every setting in which ``wanted`` differs from ``stored``."""
+    differences = _differences(stored.to_json(), wanted.to_json(), "")
     if not differences:
         return
-    detail = "; ".join(
-        f"{key}: stored {_short(old.get(key))}, now {_short(new[key])}" for key in differences
-    )
+    shown = differences[:3] + ([f"and {len(differences) - 3} more"] if len(differences) > 3 else [])
     raise WeightsearchError(
-        f"study {name!r} was made with a different definition ({detail}).\n"
+        f"study {name!r} was made with a different definition ({'; '.join(shown)}).\n"
         "Rerun with the stored options to resume it, or pass a new --study NAME to start another."
     )
+
+
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """Where two JSON values differ, down to the innermost key: ``space.base: stored 1, now 2``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            where = f"{path}.{key}" if path else str(key)
+            if key not in new:
+                found.append(f"{where}: stored {_short(old[key])}, now absent")
+            elif key not in old:
+                found.append(f"{where}: not stored, now {_short(new[key])}")
+            else:
+                found += _differences(old[key], new[key], where)
+        return found
+    if old != new:
+        return [f"{path}: stored {_short(old)}, now {_short(new)}"]
+    return []
 
 
 def _stored_definition(study: optuna.Study, name: str) -> StudyDefinition:
