@@ -297,115 +297,6 @@ def compare(
     _finish(outcome, json_output)
 
 
-@app.command("methods")
-def list_methods(
-    json_output: JsonOpt = False,
-) -> None:
-    """List the balancing methods with their kind, reference and hyperparameters."""
-    infos = balancing.describe()
-    if json_output:
-        sys.stdout.write(json.dumps([info.to_dict() for info in infos], indent=2) + "\n")
-        return
-    render_methods_table(infos, _stdout)
-
-
-def _session(
-    task: str,
-    study: str | None,
-    storage: str | None,
-    objective: list[str] | None,
-    seeds: int,
-    n_trials: int | None,
-    timeout: float | None,
-    pruner: str | None,
-    param: list[str] | None,
-    n_jobs: int,
-    trial_timeout: float | None,
-    in_process: bool,
-) -> Session:
-    if n_trials is not None and n_trials < 1:
-        raise WeightsearchError(f"--n-trials must be at least 1, but got {n_trials}.")
-    if timeout is not None and timeout <= 0:
-        raise WeightsearchError(
-            f"--timeout must be a positive number of seconds, but got {timeout}."
-        )
-    if seeds < 1:
-        raise WeightsearchError(f"--seeds must be at least 1, but got {seeds}.")
-    if n_jobs < 1:
-        raise WeightsearchError(f"--n-jobs must be at least 1, but got {n_jobs}.")
-    if trial_timeout is not None and trial_timeout <= 0:
-        raise WeightsearchError(
-            f"--trial-timeout must be a positive number of seconds, but got {trial_timeout}."
-        )
-    if in_process and (n_jobs > 1 or trial_timeout is not None):
-        raise WeightsearchError(
-            "--in-process runs one trial at a time and can't stop it: drop --n-jobs and "
-            "--trial-timeout, or drop --in-process."
-        )
-    return Session(
-        task=task,
-        study=study,
-        storage=storage,
-        objectives=objective or (),
-        seeds=seeds,
-        n_trials=n_trials,
-        timeout=timeout,
-        pruner=pruner,
-        params=parse_params(param or ()),
-        n_jobs=n_jobs,
-        trial_timeout=trial_timeout,
-        in_process=in_process,
-    )
-
-
-def _parsed(parse: Callable[[Any], Any], text: Any) -> Any:
-    try:
-        return parse(text)
-    except ValueError as exc:
-        raise WeightsearchError(str(exc)) from None
-
-
-_stderr = Console(stderr=True)
-# Piped output (a file, a CI log) gets wide tables instead of rich's default 80 columns.
-_stdout = Console() if Console().is_terminal else Console(width=160)
-
-
-def _run(
-    start: Callable[[ProgressFactory | None], Outcome], json_output: bool, quiet: bool = False
-) -> Outcome:
-    """Run a command's core with a progress bar (none when quiet); on Ctrl-C print what was done
-    and exit 130."""
-    bar: ProgressFactory | None = None if quiet else (lambda d: ProgressBar(d, _stderr))
-    try:
-        return start(bar)
-    except Interrupted as exc:
-        _message("interrupted: running trials were marked failed; run the same command to resume.")
-        if isinstance(exc.outcome, Outcome):
-            _finish(exc.outcome, json_output, exit_code=EXIT_INTERRUPTED)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -> None:
-    for note in outcome.notes:
-        _message(note)
-    report = build_report(outcome.study, outcome.definition)
-    _save_to_dashboard(outcome, report)
-    if json_output:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    elif outcome.definition.kind == "compare":
-        render_compare_table(report, outcome.definition, _stdout)
-    else:
-        render_table(report, outcome.definition, _stdout)
-        _stdout.print(f"study {outcome.study.study_name!r} in {outcome.shown_storage}")
-    if exit_code is None:
-        exit_code = 0 if report["best"] else EXIT_NO_COMPLETE
-        if exit_code == EXIT_NO_COMPLETE:
-            errors = [t.get("error") for t in report["trials"] if t["state"] == "FAIL"]
-            first = f" First error: {errors[0]}" if errors else ""
-            _error(f"no trial completed.{first}")
-    raise typer.Exit(exit_code)
-
-
 @app.command()
 def probe(
     task: TaskArg,
@@ -453,6 +344,18 @@ def probe(
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
         render_probe(result, _stdout)
+
+
+@app.command("methods")
+def list_methods(
+    json_output: JsonOpt = False,
+) -> None:
+    """List the balancing methods with their kind, reference and hyperparameters."""
+    infos = balancing.describe()
+    if json_output:
+        sys.stdout.write(json.dumps([info.to_dict() for info in infos], indent=2) + "\n")
+        return
+    render_methods_table(infos, _stdout)
 
 
 @app.command("report")
@@ -544,6 +447,103 @@ def dashboard(
         serve(url, host=host, port=port)
     except KeyboardInterrupt:
         _message("dashboard stopped.")
+
+
+_stderr = Console(stderr=True)
+# Piped output (a file, a CI log) gets wide tables instead of rich's default 80 columns.
+_stdout = Console() if Console().is_terminal else Console(width=160)
+
+
+def _session(
+    task: str,
+    study: str | None,
+    storage: str | None,
+    objective: list[str] | None,
+    seeds: int,
+    n_trials: int | None,
+    timeout: float | None,
+    pruner: str | None,
+    param: list[str] | None,
+    n_jobs: int,
+    trial_timeout: float | None,
+    in_process: bool,
+) -> Session:
+    if n_trials is not None and n_trials < 1:
+        raise WeightsearchError(f"--n-trials must be at least 1, but got {n_trials}.")
+    if timeout is not None and timeout <= 0:
+        raise WeightsearchError(
+            f"--timeout must be a positive number of seconds, but got {timeout}."
+        )
+    if seeds < 1:
+        raise WeightsearchError(f"--seeds must be at least 1, but got {seeds}.")
+    if n_jobs < 1:
+        raise WeightsearchError(f"--n-jobs must be at least 1, but got {n_jobs}.")
+    if trial_timeout is not None and trial_timeout <= 0:
+        raise WeightsearchError(
+            f"--trial-timeout must be a positive number of seconds, but got {trial_timeout}."
+        )
+    if in_process and (n_jobs > 1 or trial_timeout is not None):
+        raise WeightsearchError(
+            "--in-process runs one trial at a time and can't stop it: drop --n-jobs and "
+            "--trial-timeout, or drop --in-process."
+        )
+    return Session(
+        task=task,
+        study=study,
+        storage=storage,
+        objectives=objective or (),
+        seeds=seeds,
+        n_trials=n_trials,
+        timeout=timeout,
+        pruner=pruner,
+        params=parse_params(param or ()),
+        n_jobs=n_jobs,
+        trial_timeout=trial_timeout,
+        in_process=in_process,
+    )
+
+
+def _parsed(parse: Callable[[Any], Any], text: Any) -> Any:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise WeightsearchError(str(exc)) from None
+
+
+def _run(
+    start: Callable[[ProgressFactory | None], Outcome], json_output: bool, quiet: bool = False
+) -> Outcome:
+    """Run a command's core with a progress bar (none when quiet); on Ctrl-C print what was done
+    and exit 130."""
+    bar: ProgressFactory | None = None if quiet else (lambda d: ProgressBar(d, _stderr))
+    try:
+        return start(bar)
+    except Interrupted as exc:
+        _message("interrupted: running trials were marked failed; run the same command to resume.")
+        if isinstance(exc.outcome, Outcome):
+            _finish(exc.outcome, json_output, exit_code=EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -> None:
+    for note in outcome.notes:
+        _message(note)
+    report = build_report(outcome.study, outcome.definition)
+    _save_to_dashboard(outcome, report)
+    if json_output:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    elif outcome.definition.kind == "compare":
+        render_compare_table(report, outcome.definition, _stdout)
+    else:
+        render_table(report, outcome.definition, _stdout)
+        _stdout.print(f"study {outcome.study.study_name!r} in {outcome.shown_storage}")
+    if exit_code is None:
+        exit_code = 0 if report["best"] else EXIT_NO_COMPLETE
+        if exit_code == EXIT_NO_COMPLETE:
+            errors = [t.get("error") for t in report["trials"] if t["state"] == "FAIL"]
+            first = f" First error: {errors[0]}" if errors else ""
+            _error(f"no trial completed.{first}")
+    raise typer.Exit(exit_code)
 
 
 def _save_to_dashboard(outcome: Outcome, report: dict[str, Any]) -> None:
