@@ -79,3 +79,12 @@ def _weights(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any]:
         return {"weights": trained}
     total = sum(trained.values())
     return {"weights": {k: w / total for k, w in trained.items()}, "raw_weights": trained}
+
+
+def trial_counts(trials: list[dict[str, Any]]) -> str:
+    """``19 trials: 18 complete, 1 fail``."""
+    states: dict[str, int] = {}
+    for trial in trials:
+        states[trial["state"]] = states.get(trial["state"], 0) + 1
+    parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
+    return f"{len(trials)} trials: {parts or 'none'}"

@@ -14,7 +14,7 @@ from optuna.storages import BaseStorage
 
 from weightsearch import stats
 from weightsearch.errors import WeightsearchError
-from weightsearch.report.document import build_report
+from weightsearch.report.document import build_report, trial_counts
 from weightsearch.study import StudyDefinition
 
 FORMATS = ("table", "json", "csv", "markdown", "html")
@@ -169,15 +169,6 @@ def markdown_summary(report: dict[str, Any], definition: StudyDefinition) -> lis
     if footnote:
         lines += ["", f"_{_md_escape(footnote)}_"]
     return lines
-
-
-def trial_counts(trials: list[dict[str, Any]]) -> str:
-    """``19 trials: 18 complete, 1 fail``."""
-    states: dict[str, int] = {}
-    for trial in trials:
-        states[trial["state"]] = states.get(trial["state"], 0) + 1
-    parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
-    return f"{len(trials)} trials: {parts or 'none'}"
 
 
 def _search_summary(

@@ -13,9 +13,9 @@ from optuna.storages import BaseStorage
 from plotly.offline import get_plotlyjs
 
 from weightsearch.errors import WeightsearchError
-from weightsearch.report.document import build_report
+from weightsearch.report.document import build_report, trial_counts
 from weightsearch.report.figures import NamedFigure, runs_by_trial, study_figures
-from weightsearch.report.formats import describe_study, summary_table, trial_counts
+from weightsearch.report.formats import describe_study, summary_table
 from weightsearch.study import StudyDefinition, load_existing_study
 
 _STYLE = """

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from weightsearch import stats
+from weightsearch.report.document import trial_counts
 from weightsearch.study import StudyDefinition
 
 _TOP = 10
@@ -62,7 +63,7 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
             str(len(trial["seeds"])),
         )
     console.print(table)
-    console.print(Text(_counts(trials)))
+    console.print(Text(trial_counts(trials)))
     failed = [t for t in trials if t["state"] == "FAIL"]
     if failed and not complete:
         console.print(Text(f"first error (trial {failed[0]['number']}): {failed[0].get('error')}"))
@@ -75,14 +76,6 @@ def _exponent(trial: dict[str, Any], loss: str) -> str:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.5g}"
-
-
-def _counts(trials: list[dict[str, Any]]) -> str:
-    states: dict[str, int] = {}
-    for trial in trials:
-        states[trial["state"]] = states.get(trial["state"], 0) + 1
-    parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
-    return f"{len(trials)} trials: {parts or 'none'}"
 
 
 def render_compare_table(
@@ -124,7 +117,7 @@ def render_compare_table(
     )
     for line in report.get("verdicts", []):
         console.print(Text(line))
-    console.print(Text(_counts(report["trials"])))
+    console.print(Text(trial_counts(report["trials"])))
 
 
 def _mean_and_p(method: dict[str, Any], metric: str) -> list[str]:
