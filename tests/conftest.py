@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from cli_result import CliResult
 
 from weightsearch.cli import main
 
@@ -16,29 +14,6 @@ from weightsearch.cli import main
 pytest_plugins = ["pg_server"]
 
 TASKS = Path(__file__).parent / "tasks"
-
-
-@dataclass
-class CliResult:
-    """What one ``weightsearch`` command did: exit code, stdout, stderr."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def assert_error(self, code: int = 2) -> str:
-        """Check the contract of a plain error: exit code, one or two ``error:`` lines, no
-        traceback; return the message."""
-        assert self.code == code, (self.code, self.out, self.err)
-        lines = self.err.strip().splitlines()
-        assert lines, "nothing on stderr"
-        assert lines[0].startswith("error: "), self.err
-        assert 1 <= len(lines) <= 2, self.err
-        assert "Traceback" not in self.err + self.out
-        return self.err
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-from conftest import CliResult
+from cli_result import CliResult
 from review_studies import TASK, shared_storage
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult
+from cli_result import CliResult
 from review_studies import shared_storage
 
 Cli = Callable[..., CliResult]

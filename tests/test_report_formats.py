@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 import pytest
-from conftest import CliResult
+from cli_result import CliResult
 from review_studies import shared_storage
 
 from weightsearch.report.figures import study_figures
