@@ -241,3 +241,11 @@ def test_two_commands_share_one_study(storage_url: str, tmp_path: Path) -> None:
     assert_each_point_once(trials(storage_url, "sleepy-grid"))
     ran_by = Counter(records.owner(t)["pid"] for t in trials(storage_url, "sleepy-grid"))
     assert len(ran_by) == 2, "one command did all the work: the test shows no sharing"
+
+
+def test_a_trial_nobody_claimed_is_reaped_after_the_grace_period(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'db.sqlite'}", study_name="s")
+    orphan = study.ask()  # its creator died before writing the claim
+    assert reap_lost_trials(study, grace=120) == []
+    assert reap_lost_trials(study, grace=0) == [orphan.number]
+    assert "never claimed" in (records.error(study.trials[0]) or "")

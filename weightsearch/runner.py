@@ -488,7 +488,8 @@ def reap_lost_trials(study: optuna.Study, grace: float = GRACE_S) -> list[int]:
     """Fail RUNNING trials whose coordinator is gone, so that their points run again.
 
     On this host a coordinator is gone when its process is (killed, crashed, rebooted); on
-    another host when it has not refreshed the trial's heartbeat for ``grace`` seconds.
+    another host when it has not refreshed the trial's heartbeat for ``grace`` seconds. A trial
+    that no command claimed (its creator died at once) is lost after ``grace`` seconds too.
 
     Returns:
         The numbers of the trials failed.
@@ -498,17 +499,18 @@ def reap_lost_trials(study: optuna.Study, grace: float = GRACE_S) -> list[int]:
     reaped = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = records.owner(trial)
-        if owner is None:
-            continue
-        if owner.get("host") == host:
+        start = trial.datetime_start.timestamp() if trial.datetime_start else now
+        last = float(trial.user_attrs.get(records.HEARTBEAT, start))
+        if owner is not None and owner.get("host") == host:
             if _process_identity(int(owner.get("pid", -1))) == owner.get("process"):
                 continue
             reason = f"its process (pid {owner.get('pid')} on {host}) ended before it finished"
+        elif now - last < grace:
+            continue
+        elif owner is None:
+            # A process died between creating the trial and claiming it; nobody will finish it.
+            reason = f"it was never claimed by a running command ({now - last:.0f} s old)"
         else:
-            start = trial.datetime_start.timestamp() if trial.datetime_start else now
-            last = float(trial.user_attrs.get(records.HEARTBEAT, start))
-            if now - last < grace:
-                continue
             reason = f"its machine ({owner.get('host')}) sent no heartbeat for {now - last:.0f} s"
         if fail_trial(study, trial._trial_id, reason):
             reaped.append(trial.number)
