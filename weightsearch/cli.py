@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import re
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -561,6 +562,8 @@ def main(argv: list[str] | None = None) -> None:
     # Optuna's own log lines and experimental-API warnings would drown the table and the errors.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # A batch scheduler stops a job with SIGTERM: stop as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         # Outside standalone mode, typer.Exit raised inside a command comes back as the result.
         code = command.main(args=argv, prog_name="weightsearch", standalone_mode=False)
@@ -590,6 +593,10 @@ def main(argv: list[str] | None = None) -> None:
 @app.callback()
 def _commands() -> None:
     """Tune the loss weights of a multi-task model, and compare them with adaptive methods."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _error(message: str) -> None:
