@@ -56,7 +56,15 @@ class TaskGradients:
             self.matrix = workspace
         else:
             self.matrix = torch.empty(shape, dtype=first.dtype, device=first.device)
+        # Contiguous views of a flat vector with each parameter's shape, for writing ``.grad``.
+        self._layout: list[tuple[torch.Size, tuple[int, ...], int]] = []
+        offset = 0
+        for p, n in zip(self.shared, sizes, strict=True):
+            self._layout.append((p.shape, _contiguous_strides(p.shape), offset))
+            offset += n
         self.others: dict[int, tuple[Tensor, list[tuple[int, Tensor]]]] = {}
+        count = len(self.shared)
+        same_dtype = all(p.dtype == first.dtype for p in self.shared)
         last = len(losses) - 1
         for i, loss in enumerate(losses):
             grads = torch.autograd.grad(
@@ -65,14 +73,23 @@ class TaskGradients:
                 retain_graph=retain_graph or i < last,
                 allow_unused=True,
             )
-            offset = 0
-            for g, n in zip(grads[: len(self.shared)], sizes, strict=True):
-                row = self.matrix[i, offset : offset + n]
-                row.copy_(g.reshape(-1)) if g is not None else row.zero_()
-                offset += n
-            for leaf, g in zip(extra, grads[len(self.shared) :], strict=True):
+            pieces = [
+                g.reshape(-1) if g is not None else self.matrix.new_zeros(n)
+                for g, n in zip(grads[:count], sizes, strict=True)
+            ]
+            if same_dtype:
+                # One op writes the whole row: far cheaper than a copy per parameter.
+                torch.cat(pieces, out=self.matrix[i])
+            else:
+                for dst, piece in zip(self.matrix[i].split(sizes), pieces, strict=True):
+                    dst.copy_(piece)
+            for leaf, g in zip(extra, grads[count:], strict=True):
                 if g is not None:
                     self.others.setdefault(id(leaf), (leaf, []))[1].append((i, g))
+            # Drop this task's gradients before the next backward: kept alive, they raise the
+            # loop's peak memory, and the allocator hands pages back to the OS and faults them in
+            # again every step (200+ page faults a step, 5-10% of the floor on the reference model).
+            del grads, pieces
         self._gram: Tensor | None = None
 
     def gram(self) -> Tensor:
@@ -92,21 +109,36 @@ class TaskGradients:
         """
         c = coefficients.to(self.matrix)
         flat = c @ self.matrix if shared_vector is None else shared_vector.to(self.matrix)
-        offset = 0
-        for p in self.shared:
-            n = p.numel()
-            _add_grad(p, flat[offset : offset + n].view_as(p))
-            offset += n
+        flat = flat.contiguous()
+        start = flat.storage_offset()
+        for p, (shape, strides, offset) in zip(self.shared, self._layout, strict=True):
+            _add_grad(p, flat.as_strided(shape, strides, start + offset))
+        if not self.others:
+            return
         cl = c.tolist()
-        for leaf, parts in self.others.values():
-            total = parts[0][1] * cl[parts[0][0]]
+        others = list(self.others.values())
+        # Usually each such leaf (a head) is reached by one task: one foreach op scales them all.
+        totals = torch._foreach_mul(
+            [parts[0][1] for _, parts in others], [cl[parts[0][0]] for _, parts in others]
+        )
+        for (leaf, parts), total in zip(others, totals, strict=True):
             for i, g in parts[1:]:
                 total = total + g * cl[i]
             _add_grad(leaf, total)
 
 
+def _contiguous_strides(shape: torch.Size) -> tuple[int, ...]:
+    strides = []
+    step = 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
 def _add_grad(p: Tensor, g: Tensor) -> None:
-    g = g.to(p.dtype)
+    if g.dtype != p.dtype:
+        g = g.to(p.dtype)
     if p.grad is None:
         p.grad = g if g.is_contiguous() else g.contiguous()
     else:
