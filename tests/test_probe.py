@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_result import CliResult
 
-from tests.conftest import CliResult
 from weightsearch.probe import (
     ProbeBalancer,
     StepMeasure,
