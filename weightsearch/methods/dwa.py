@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
-from weightsearch.methods.gradients import loss_values
+from weightsearch.methods.base import Balancer, backward_weighted
 
 _TINY = 1e-12
 
@@ -56,24 +56,25 @@ class DWA(Balancer):
         self.register_buffer("epochs", torch.zeros((), dtype=torch.long))
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        weights = self.applied.tolist()
-        total = losses[0] * weights[0]
-        for w, loss in zip(weights[1:], losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
-        self.epoch_sum += loss_values(losses).to(self.epoch_sum)
+        backward_weighted(losses, self.applied.tolist())
+        self.epoch_sum += torch.tensor([loss.item() for loss in losses]).to(self.epoch_sum)
         self.epoch_steps += 1
         return None
 
     def epoch_end(self) -> None:
         """Close the epoch: record its mean losses and set the next epoch's weights."""
-        if int(self.epoch_steps) == 0:
+        steps = int(self.epoch_steps)
+        if steps == 0:
             return
-        self.history[1] = self.history[0]
-        self.history[0] = self.epoch_sum / self.epoch_steps
+        # K numbers: numpy, whose per-call cost is a fraction of torch's.
+        history = self.history.cpu().numpy().copy()
+        history[1] = history[0]
+        history[0] = self.epoch_sum.cpu().numpy() / steps
+        self.history.copy_(torch.from_numpy(history))
         self.epochs += 1
         self.epoch_sum.zero_()
         self.epoch_steps.zero_()
         if int(self.epochs) >= 2:
-            rates = self.history[0] / self.history[1].clamp_min(_TINY)
-            self.applied.copy_(self.num_tasks * torch.softmax(rates / self.temperature, dim=0))
+            rates = history[0] / np.maximum(history[1], _TINY) / self.temperature
+            weights = np.exp(rates - rates.max())
+            self.applied.copy_(torch.from_numpy(self.num_tasks * weights / weights.sum()))

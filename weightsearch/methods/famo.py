@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
-from weightsearch.methods.gradients import loss_values
+from weightsearch.methods.base import Balancer, backward_weighted
 
 _EPS = 1e-8
 
@@ -59,18 +59,21 @@ class FAMO(Balancer):
         self.applied.fill_(1.0 / k)
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        values = loss_values(losses).to(self.previous).clamp_min(_EPS)
+        # K numbers: numpy, whose per-call cost is a fraction of torch's.
+        values = np.maximum(np.array([loss.item() for loss in losses]), _EPS)
+        previous = self.previous.cpu().numpy()
         if bool(self.started):
-            delta = self.previous.log() - values.log()
-            z = torch.softmax(self.logits.detach(), dim=0)
-            self._adam_step(z * delta - z * (z @ delta))
-        z = torch.softmax(self.logits.detach(), dim=0)
+            delta = np.log(previous) - np.log(values)
+            z = _softmax(self.logits.detach().cpu().numpy())
+            self._adam_step(torch.from_numpy(z * delta - z * (z @ delta)))
+        z = _softmax(self.logits.detach().cpu().numpy())
         weights = z / values / (z / values).sum()
-        factors = weights.tolist()
-        total = losses[0] * factors[0]
-        for w, loss in zip(factors[1:], losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
-        self.previous.copy_(values)
+        backward_weighted(losses, weights.tolist())
+        self.previous.copy_(torch.from_numpy(values))
         self.started.fill_(True)
-        return weights
+        return torch.from_numpy(weights)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()

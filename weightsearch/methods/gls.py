@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
-from weightsearch.methods.gradients import loss_values
+from weightsearch.methods.base import Balancer, backward_weighted
 
 _EPS = 1e-12
 
@@ -28,19 +28,16 @@ class GLS(Balancer):
     )
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        values = loss_values(losses)
-        if bool((values < 0).any()):
+        # K numbers: numpy, whose per-call cost is a fraction of torch's.
+        values = np.array([loss.item() for loss in losses])
+        if (values < 0).any():
             negative = [n for n, v in zip(self.loss_names, values.tolist(), strict=True) if v < 0]
             raise ValueError(
                 f"gls needs non-negative losses (it takes their geometric mean), but {negative} "
                 f"{'is' if len(negative) == 1 else 'are'} negative. Shift the loss or use another "
                 f"method."
             )
-        clamped = values.clamp_min(_EPS)
-        weights = torch.exp(clamped.log().mean()) / (self.num_tasks * clamped)
-        factors = weights.tolist()
-        total = losses[0] * factors[0]
-        for w, loss in zip(factors[1:], losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
-        return weights
+        clamped = np.maximum(values, _EPS)
+        weights = np.exp(np.log(clamped).mean()) / (self.num_tasks * clamped)
+        backward_weighted(losses, weights.tolist())
+        return torch.from_numpy(weights)

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
+from weightsearch.methods.base import Balancer, backward_weighted
 from weightsearch.methods.gradients import TaskGradients, loss_values
 
 _TINY = 1e-12
@@ -81,10 +81,7 @@ class GradNorm(Balancer):
                     for loss in losses
                 ]
             )
-            total = losses[0] * weights[0].item()
-            for w, loss in zip(weights[1:].tolist(), losses[1:], strict=True):
-                total = total + loss * w
-            total.backward()
+            backward_weighted(losses, weights.tolist())
         self._update(norms.to(weights), loss_values(losses).to(weights))
         return weights
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from weightsearch.methods.base import backward_weighted
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients, loss_values
 
 Normalization = Literal["none", "l2", "loss", "loss+"]
@@ -49,6 +50,7 @@ class MGDA(GradientBalancer):
         self.normalization = normalization
         self.use_features = use_features
         self.applied.fill_(1.0 / self.num_tasks)
+        self._feature_workspace: Tensor | None = None
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
         if features is None or not self.use_features:
@@ -61,23 +63,30 @@ class MGDA(GradientBalancer):
                     "(requires_grad), but got a tensor without grad. Pass the trunk's output, "
                     "not a detached copy, or None."
                 )
-        rows = []
-        for loss in losses:
+        sizes = [f.numel() for f in features]
+        shape = (len(losses), sum(sizes))
+        matrix = self._feature_workspace
+        first = features[0]
+        if matrix is None or (matrix.shape, matrix.dtype, matrix.device) != (
+            shape,
+            first.dtype,
+            first.device,
+        ):
+            # Reused across steps: a fresh buffer every step costs page faults.
+            matrix = torch.empty(shape, dtype=first.dtype, device=first.device)
+            self._feature_workspace = matrix
+        for i, loss in enumerate(losses):
             grads = torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True)
-            rows.append(
-                torch.cat(
-                    [
-                        (g if g is not None else torch.zeros_like(f)).reshape(-1)
-                        for g, f in zip(grads, features, strict=True)
-                    ]
-                )
+            torch.cat(
+                [
+                    g.reshape(-1) if g is not None else matrix.new_zeros(n)
+                    for g, n in zip(grads, sizes, strict=True)
+                ],
+                out=matrix[i],
             )
-        matrix = torch.stack(rows)
+            del grads
         weights = self._weights((matrix @ matrix.T).double(), loss_values(losses))
-        total = losses[0] * weights[0].item()
-        for w, loss in zip(weights[1:].tolist(), losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
+        backward_weighted(losses, weights.tolist())
         return weights
 
     def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:

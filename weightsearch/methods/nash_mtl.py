@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from weightsearch.methods.base import backward_weighted
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients
 
 
@@ -54,10 +55,7 @@ class NashMTL(GradientBalancer):
             return super()._backward(losses, features)
         self.steps += 1
         weights = self.applied.tolist()
-        total = losses[0] * weights[0]
-        for w, loss in zip(weights[1:], losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
+        backward_weighted(losses, weights)
         return None
 
     def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:

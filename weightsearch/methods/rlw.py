@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
+from weightsearch.methods.base import Balancer, backward_weighted
 
 
 class RLW(Balancer):
@@ -24,8 +24,5 @@ class RLW(Balancer):
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
         weights = torch.softmax(torch.randn(self.num_tasks, dtype=torch.float64), dim=0)
         values = weights.tolist()
-        total = losses[0] * values[0]
-        for w, loss in zip(values[1:], losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
+        backward_weighted(losses, values)
         return weights

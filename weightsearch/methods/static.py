@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
+from weightsearch.methods.base import Balancer, backward_weighted
 
 
 class Static(Balancer):
@@ -58,8 +58,5 @@ class Static(Balancer):
         self.applied.copy_(torch.tensor(values, dtype=torch.float64))
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        total = losses[0] * self._fixed[0]
-        for w, loss in zip(self._fixed[1:], losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
+        backward_weighted(losses, self._fixed)
         return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
-from weightsearch.methods.gradients import loss_values
+from weightsearch.methods.base import Balancer, backward_weighted
 
 
 class Uncertainty(Balancer):
@@ -57,25 +57,22 @@ class Uncertainty(Balancer):
             torch.full((self.num_tasks,), start, dtype=torch.float64)
         )
         self._adam(self.uncertainty, lr)
-        self.applied.copy_(self._weights())
+        self.applied.copy_(torch.from_numpy(self._weights()))
 
-    def _weights(self) -> Tensor:
-        u = self.uncertainty.detach()
-        return 0.5 * torch.exp(-u) if self.form == "kendall" else 0.5 / (u * u)
+    def _weights(self) -> np.ndarray:
+        # K numbers: numpy, whose per-call cost is a fraction of torch's.
+        u = self.uncertainty.detach().cpu().numpy()
+        return 0.5 * np.exp(-u) if self.form == "kendall" else 0.5 / (u * u)
 
-    def _gradient(self, values: Tensor) -> Tensor:
+    def _gradient(self, values: np.ndarray) -> np.ndarray:
         """Gradient of the objective with respect to the uncertainties, in closed form."""
-        u = self.uncertainty.detach()
+        u = self.uncertainty.detach().cpu().numpy()
         if self.form == "kendall":  # d/ds (0.5 exp(-s) L + 0.5 s)
-            return 0.5 - 0.5 * torch.exp(-u) * values
+            return 0.5 - 0.5 * np.exp(-u) * values
         return -values / u**3 + 2 * u / (1 + u * u)  # d/dc (0.5 L / c^2 + log(1 + c^2))
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
         weights = self._weights()
-        factors = weights.tolist()
-        total = losses[0] * factors[0]
-        for w, loss in zip(factors[1:], losses[1:], strict=True):
-            total = total + loss * w
-        total.backward()
-        self._adam_step(self._gradient(loss_values(losses).to(weights)))
-        return weights
+        backward_weighted(losses, weights.tolist())
+        self._adam_step(torch.from_numpy(self._gradient(np.array([v.item() for v in losses]))))
+        return torch.from_numpy(weights)
