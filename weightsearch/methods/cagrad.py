@@ -85,9 +85,8 @@ def _solve_by_support(m: np.ndarray, u: np.ndarray, r: float) -> np.ndarray | No
         for support in itertools.combinations(range(k), size):
             idx = list(support)
             block = m[np.ix_(idx, idx)]
-            try:
-                a = np.linalg.solve(block, np.ones(size))
-                b = np.linalg.solve(block, u[idx])
+            try:  # both right-hand sides in one LAPACK call
+                a, b = np.linalg.solve(block, np.stack([np.ones(size), u[idx]], axis=1)).T
             except np.linalg.LinAlgError:
                 continue
             big_a, big_b, big_c = a.sum(), b.sum(), float(u[idx] @ b)

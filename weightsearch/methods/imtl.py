@@ -36,14 +36,15 @@ def imtl_coefficients(gram: Tensor) -> Tensor:
     k = gram.shape[0]
     if k == 1:
         return torch.ones(1, dtype=torch.float64)
-    m = gram.double()
-    norms = m.diagonal().clamp_min(0).sqrt().clamp_min(_TINY)
+    # K x K work in numpy: for tiny arrays its per-call cost is a fraction of torch's, and its
+    # LAPACK solve is bit-for-bit repeatable across calls.
+    m = gram.double().cpu().numpy()
+    norms = np.maximum(np.sqrt(np.maximum(np.diag(m), 0.0)), _TINY)
     # p[i, j] = g_i . u_j
     p = m / norms[None, :]
     a = p[0, 0] - p[0, 1:]  # g_1 . (u_1 - u_j)
     du = p[0, 0] - p[0, 1:][None, :] - p[1:, 0][:, None] + p[1:, 1:]  # (g_1 - g_i).(u_1 - u_j)
-    # numpy's LAPACK on a (K-1)^2 system: small, and bit-for-bit repeatable across calls.
-    rest = torch.from_numpy(np.linalg.lstsq(du.T.numpy(), a.numpy(), rcond=None)[0])
-    if not bool(torch.isfinite(rest).all()):
+    rest = np.linalg.lstsq(du.T, a, rcond=None)[0]
+    if not np.isfinite(rest).all():
         return torch.full((k,), 1.0 / k, dtype=torch.float64)
-    return torch.cat([(1 - rest.sum())[None], rest])
+    return torch.from_numpy(np.concatenate([[1 - rest.sum()], rest]))
