@@ -145,12 +145,17 @@ def trial_span_of(study: optuna.Study) -> tuple[int, float]:
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer trials (a few minutes)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs, no claim")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         task = folder / "sleepy.py"
         task.write_text(textwrap.dedent(SLEEPY))
         print(f"python {sys.version.split()[0]}, optuna {optuna.__version__}")
+        if args.smoke:
+            scaling(folder, task, "1,2", sleep=0.05)
+            overhead(folder, task, 10)
+            return
         scaling(folder, task, "1,2,3,4" if args.quick else "1,2,3,4,5", sleep=0.5)
         overhead(folder, task, 40 if args.quick else 90)
 

@@ -1,0 +1,1 @@
+"""Benchmarks of weightsearch: scripts that print ratios, and ``run.py``, which runs them all."""

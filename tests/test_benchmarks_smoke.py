@@ -1,0 +1,103 @@
+"""The benchmarks' entry point: its parsers on known output; a tiny run writes every section.
+
+The smoke run checks that every benchmark runs and reports its figures; at these sizes the
+figures mean nothing, so no figure's value is checked.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the benchmarks package is not installed
+from benchmarks import run  # noqa: E402
+
+STEP_TIME = """\
+plain step 3.07 ms CPU; floor (K autograd.grad) 1.79x plain; is_grads_batched/vmap 1.41x \
+the floor; the floor on the shared parameters only 0.97x the floor
+method                kind                 ms  x plain  x floor  target
+equal                 loss               3.18     1.14     0.63  <= 1.1x plain: MISSED
+gradnorm              gradient           5.81     2.02     1.18  <= 1.3x floor: ok
+mgda (features: UB)   representation     3.65     1.52     0.83  <= 1.35x plain: MISSED
+"""
+SAMPLE_EFFICIENCY = """\
+  tpe     mean trials to 2%: 12.8 / 25 = ratio 0.51 (median 11, reached 5/5, 128 pruned, 0 of \
+them near-best) -> meets the target < 1
+  random  mean trials to 2%: >=30.0 / 25 = ratio >=1.20 (median 50, reached 2/5, 1 pruned, 0 \
+of them near-best) -> undecided (3 censored) on the target < 1
+"""
+PARALLEL = """\
+  2 jobs vs 1: 1.86x trials/s for the command, 1.89x for the trials alone
+  4 jobs vs 1: 1.43x trials/s for the command, 3.61x for the trials alone   target >= 3.5x
+  weightsearch 57.4 ms/trial, plain Optuna 22.5 ms/trial
+  ratio 2.55x   target <= 1.3x
+"""
+
+
+def test_step_time_rows_are_read_against_their_own_baseline() -> None:
+    figures = {f.name: f for f in run.step_time_figures(STEP_TIME)}
+    assert figures["floor: K autograd.grad calls"].ratio == "1.79"
+    assert figures["is_grads_batched/vmap"].ratio == "1.41"
+    assert figures["equal (loss)"].ratio == "1.14"
+    assert figures["equal (loss)"].baseline == "plain step"
+    assert figures["equal (loss)"].verdict == "missed"
+    assert figures["gradnorm (gradient)"].ratio == "1.18"
+    assert figures["gradnorm (gradient)"].baseline == "floor"
+    assert figures["gradnorm (gradient)"].target == "<= 1.3x"
+    assert figures["gradnorm (gradient)"].verdict == "met"
+    assert figures["mgda (features: UB) (representation)"].ratio == "1.52"
+
+
+def test_sample_efficiency_summary_keeps_bounds_and_undecided() -> None:
+    tpe, random = run.sample_efficiency_figures(SAMPLE_EFFICIENCY)
+    assert (tpe.ratio, tpe.verdict) == ("0.51", "met")
+    assert (random.ratio, random.verdict) == (">=1.20", "undecided")
+
+
+def test_parallel_figures_judge_only_what_has_a_target() -> None:
+    figures = {f.name: f for f in run.parallel_figures(PARALLEL)}
+    assert figures["--n-jobs 2 trials/s (whole command)"].verdict == "-"
+    assert figures["--n-jobs 4 trials/s (whole command)"].verdict == "missed"
+    assert figures["--n-jobs 4 trials/s (trials alone)"].verdict == "met"
+    overhead = figures["per-trial time, no-op task, SQLite, in-process"]
+    assert (overhead.ratio, overhead.verdict) == ("2.55", "missed")
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
+    output = tmp_path / "BENCHMARKS.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    text = output.read_text()
+    for key in ("CPU", "cores", "Python", "torch", "optuna"):
+        assert re.search(rf"^\| {key} \| \S", text, re.MULTILINE), key
+    assert re.search(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", text)
+    assert "**Error:**" not in text
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)
+    titles = [s.splitlines()[0] for s in sections[1:]]
+    assert titles == [
+        "Machine",
+        "Summary",
+        "Step time of the balancing methods",
+        "Sample efficiency: TPE against the exhaustive grid",
+        "Parallel trials and per-trial overhead",
+        "Cost growth of the sum-to-one grid",
+    ]
+    for section in sections[3:]:
+        # Every benchmark contributes figure rows: a ratio, its baseline and a target column.
+        rows = re.findall(r"^\| .+ \| (>=)?[\d.]+x \| .+ \| .+ \| .+ \|$", section, re.MULTILINE)
+        assert rows, section[:200]
+    assert re.search(r"^\d+ of \d+ targets met\.$", text, re.MULTILINE)
+    assert "K=3: grid points (55)" in text
