@@ -43,6 +43,7 @@ def test_step_time_rows_are_read_against_their_own_baseline() -> None:
     figures = {f.name: f for f in run.step_time_figures(STEP_TIME)}
     assert figures["floor: K autograd.grad calls"].ratio == "1.79"
     assert figures["is_grads_batched/vmap"].ratio == "1.41"
+    assert figures["floor on the shared parameters only"].ratio == "0.97"
     assert figures["equal (loss)"].ratio == "1.14"
     assert figures["equal (loss)"].baseline == "plain step"
     assert figures["equal (loss)"].verdict == "missed"
