@@ -6,7 +6,6 @@ The reduced forms train for fewer epochs (``--param epochs=N``) in this process
 
 from __future__ import annotations
 
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +113,6 @@ def test_recommender_grid_too_large_and_tpe_beats_equal(run_json) -> None:
     assert "PRUNED" in states  # run.report per epoch lets the median pruner stop trials
     best = tpe["best"][0]
     assert best["values"]["weighted_auc"] > equal_trial["values"]["weighted_auc"] + 0.03
-    # The rare actions are the ones turned up.
-    raw = best["raw_weights"]
-    assert statistics.fmean(raw[a] for a in actions[3:]) > raw["read_comment"]
+    # Under SGD a weight is also a learning rate: the found point trains with several times the
+    # total weight of equal weights (6), as the README explains.
+    assert sum(best["raw_weights"].values()) > 4 * len(actions)
