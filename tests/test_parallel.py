@@ -72,17 +72,22 @@ def assert_each_point_once(
     assert TrialState.WAITING not in states
 
 
-def wait_for_complete(url: str, study: str, count: int, process: subprocess.Popen[str]) -> None:
+def wait_for_complete(
+    url: str, study: str, count: int, process: subprocess.Popen[str], running: bool = False
+) -> None:
+    """Wait until ``count`` trials are COMPLETE (and, if asked, one is RUNNING right now)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert process.poll() is None, "the command ended before it could be stopped"
         try:
-            done = [t for t in trials(url, study) if t.state == TrialState.COMPLETE]
+            states = [t.state for t in trials(url, study)]
         except KeyError:  # the study does not exist yet
-            done = []
-        if len(done) >= count:
+            states = []
+        if states.count(TrialState.COMPLETE) >= count and (
+            not running or TrialState.RUNNING in states
+        ):
             return
-        time.sleep(0.2)
+        time.sleep(0.05)
     pytest.fail("the command made no progress")
 
 
@@ -99,7 +104,8 @@ def test_kill_9_then_rerun_finishes_the_study(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_complete(url, "sleepy-grid", 3, process)
+        # Killed while a trial runs: that trial must be found lost and run again.
+        wait_for_complete(url, "sleepy-grid", 3, process, running=True)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
