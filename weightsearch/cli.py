@@ -20,7 +20,7 @@ from rich.console import Console
 from weightsearch import methods as balancing
 from weightsearch.errors import WeightsearchError
 from weightsearch.probe import DEFAULT_STEPS, run_probe
-from weightsearch.report import build_report, render_compare_table, render_table
+from weightsearch.report import build_report, render_table
 from weightsearch.report.methods_table import render_methods_table
 from weightsearch.report.probe_table import render_probe
 from weightsearch.report.progress import ProgressBar
@@ -388,10 +388,7 @@ def report_study(
     if fmt == "table":
         document = build_report(found, definition)
         console = _stdout if output is None else Console(file=io.StringIO(), width=160)
-        if definition.kind == "compare":
-            render_compare_table(document, definition, console)
-        else:
-            render_table(document, definition, console)
+        render_table(document, definition, console)
         if output is None:
             return
         assert isinstance(console.file, io.StringIO)
@@ -533,8 +530,6 @@ def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -
     _save_to_dashboard(outcome, report)
     if json_output:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    elif outcome.definition.kind == "compare":
-        render_compare_table(report, outcome.definition, _stdout)
     else:
         render_table(report, outcome.definition, _stdout)
         _stdout.print(f"study {outcome.study.study_name!r} in {outcome.shown_storage}")
