@@ -44,6 +44,20 @@ def run(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.Complete
     )
 
 
+def start(args: list[str], cwd: Path, quiet: bool = False) -> subprocess.Popen[str]:
+    """Start the command in a session of its own (so its whole group can be signalled)."""
+    stream = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen(
+        command(*args),
+        cwd=cwd,
+        env=_env(),
+        text=True,
+        start_new_session=True,
+        stdout=stream,
+        stderr=stream,
+    )
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("WEIGHTSEARCH_STORAGE", None)
@@ -94,15 +108,7 @@ def wait_for_complete(
 def test_kill_9_then_rerun_finishes_the_study(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     args = [*GRID, "--n-jobs", "2", "--param", "sleep=0.4", "--storage", url]
-    process = subprocess.Popen(
-        command(*args),
-        cwd=tmp_path,
-        env=_env(),
-        text=True,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start(args, tmp_path, quiet=True)
     try:
         # Killed while a trial runs: that trial must be found lost and run again.
         wait_for_complete(url, "sleepy-grid", 3, process, running=True)
@@ -134,15 +140,7 @@ def test_kill_9_then_rerun_finishes_the_study(tmp_path: Path) -> None:
 def test_ctrl_c_fails_running_trials_prints_summary_and_exits_130(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     args = [*SMALL_GRID, "--n-jobs", "2", "--param", "sleep=0.5", "--storage", url]
-    process = subprocess.Popen(
-        command(*args),
-        cwd=tmp_path,
-        env=_env(),
-        text=True,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start(args, tmp_path)
     wait_for_complete(url, "sleepy-grid", 2, process)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=60)
@@ -223,22 +221,7 @@ def test_lost_trial_of_another_machine_is_reaped_after_its_heartbeat_stops(tmp_p
 def test_two_commands_share_one_study(storage_url: str, tmp_path: Path) -> None:
     """Two separate commands on one study (two machines in miniature): each point once."""
     args = [*GRID, "--param", "sleep=0.1", "--storage", storage_url, "--json"]
-    first = subprocess.Popen(
-        command(*args),
-        cwd=tmp_path,
-        env=_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    second = subprocess.Popen(
-        command(*args),
-        cwd=tmp_path,
-        env=_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    first, second = start(args, tmp_path), start(args, tmp_path)
     outputs = [p.communicate(timeout=240) for p in (first, second)]
     for process, (out, err) in zip((first, second), outputs, strict=True):
         assert process.returncode == 0, err
