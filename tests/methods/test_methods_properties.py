@@ -100,3 +100,14 @@ def test_float64_model(method: str) -> None:
     weights, _ = _step(model, b)
     assert all(math.isfinite(w) for w in weights.values())
     assert all(g.dtype == torch.float64 and torch.isfinite(g).all() for g in grads(model))
+
+
+def test_state_dict_holds_only_the_methods_own_state(method: str) -> None:
+    model = make()
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    _step(model, b)
+    state = b.state_dict()
+    model_memory = {p.data_ptr() for p in model.parameters()}
+    assert not [k for k, t in state.items() if t.data_ptr() in model_memory]
+    pointers = [t.data_ptr() for t in state.values() if t.numel()]
+    assert len(pointers) == len(set(pointers)), sorted(state)

@@ -228,7 +228,8 @@ class Balancer(torch.nn.Module, abc.ABC):
         The moments are buffers, so ``state_dict()`` holds them; a few tensor operations on K
         numbers cost far less per step than ``torch.optim.Adam``'s bookkeeping.
         """
-        self._adam_param = param
+        # In a tuple: assigned directly, the parameter would be registered a second time.
+        self._adam_param = (param,)
         self._adam_lr = lr
         self._adam_weight_decay = weight_decay
         self.register_buffer("adam_mean", torch.zeros_like(param, requires_grad=False))
@@ -243,7 +244,7 @@ class Balancer(torch.nn.Module, abc.ABC):
         a sixth of a loss-level method's budget on the reference model. On the CPU the arrays are
         views of the buffers; elsewhere they are copied back.
         """
-        tensors = (self._adam_param.detach(), self.adam_mean, self.adam_square, self.adam_steps)
+        tensors = (self._adam_param[0].detach(), self.adam_mean, self.adam_square, self.adam_steps)
         p, mean, square, steps = arrays = [t.cpu().numpy() for t in tensors]
         g = grad.detach().cpu().numpy().astype(p.dtype, copy=False)
         if self._adam_weight_decay:

@@ -59,7 +59,9 @@ class GradNorm(Balancer):
         self.alpha = alpha
         self.layer = layer
         matrices = [p for p in self.shared if p.dim() >= 2]
-        self.W = (matrices or self.shared)[-1]
+        # In a list: assigned directly, the model's tensor would become this module's parameter,
+        # and its state_dict would carry (and load_state_dict overwrite) a weight of the model.
+        self._layer_weight = [(matrices or self.shared)[-1]]
         self.task_weights = torch.nn.Parameter(torch.ones(self.num_tasks, dtype=torch.float64))
         self.register_buffer("initial_losses", torch.zeros(self.num_tasks, dtype=torch.float64))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
@@ -76,7 +78,9 @@ class GradNorm(Balancer):
             norms = torch.stack(
                 [
                     _norm(
-                        torch.autograd.grad(loss, self.W, retain_graph=True, allow_unused=True)[0]
+                        torch.autograd.grad(
+                            loss, self._layer_weight, retain_graph=True, allow_unused=True
+                        )[0]
                     )
                     for loss in losses
                 ]
