@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from weightsearch import methods
+from weightsearch.methods import nash_mtl
 from weightsearch.methods.cagrad import cagrad_coefficients
 from weightsearch.methods.mgda import min_norm_weights
 from weightsearch.methods.pcgrad import pcgrad_coefficients
@@ -319,3 +320,20 @@ def test_uncertainty_gradient_and_adam_match_autograd_and_torch(form: str) -> No
         objective.backward()
         reference.step()
     torch.testing.assert_close(b.uncertainty.detach(), u.detach())
+
+
+def test_nash_mtl_newton_stops_at_convergence(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Task gradients of very different norms: near the solution the potential's decrease falls
+    # below its rounding, where a line search can no longer judge a step.
+    calls = []
+    solve = np.linalg.solve
+    monkeypatch.setattr(nash_mtl.np.linalg, "solve", lambda *a: calls.append(1) or solve(*a))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        g = rng.normal(size=(3, 5)) * rng.choice([0.01, 1.0, 100.0], size=(3, 1))
+        m = g @ g.T
+        calls.clear()
+        a = np.array(nash_mtl.nash_weights(m))
+        scaled = m / np.linalg.norm(m) + 1e-6 * np.eye(3)
+        close(a * (scaled @ a), [1, 1, 1], 1e-8)
+        assert len(calls) <= 15

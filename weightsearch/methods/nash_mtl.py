@@ -81,8 +81,12 @@ def nash_weights(gram: np.ndarray, ridge: float = 1e-6, iterations: int = 100) -
         hessian = m + np.diag(1.0 / a**2)
         step = np.linalg.solve(hessian, grad)
         decrement = float(grad @ step)
-        if decrement < 1e-20:
-            break
+        if decrement <= 1e-13 * (1.0 + abs(value)):
+            # The predicted decrease is below what the potential's rounding can show, so a line
+            # search can't judge the step (it accepted ever smaller ones, for all the iterations);
+            # Newton's quadratic convergence makes it the last one.
+            trial = a - step
+            return trial if np.all(trial > 0) else a
         t = 1.0
         while True:  # backtracking: stay positive and decrease the potential
             trial = a - t * step
