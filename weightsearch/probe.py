@@ -30,12 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from weightsearch.errors import WeightsearchError
-from weightsearch.methods.base import Balancer
-from weightsearch.methods.gradients import TaskGradients, loss_values
+from weightsearch.methods.base import Balancer, loss_values
+from weightsearch.methods.gradients import TaskGradients
 from weightsearch.task import Run, default_device, load_task
 
 DEFAULT_STEPS = 20
@@ -164,6 +163,7 @@ class ProbeBalancer(Balancer):
     kind = "gradient-level"
     reference = "weightsearch probe: equal weights while measuring the task gradients."
     needs_shared = True
+    _cache_names = (*Balancer._cache_names, "_grads")
 
     def __init__(
         self,
@@ -176,26 +176,32 @@ class ProbeBalancer(Balancer):
         super().__init__(losses, shared)
         self.record = record
         self.steps = steps
-        self._workspace: Tensor | None = None
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        grads = TaskGradients(losses, self.shared, workspace=self._workspace)
-        self._workspace = grads.matrix
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        self._grads = TaskGradients()
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> None:
+        grads = self._grads
+        grads.compute(losses, self.shared)
         gram = grads.gram()
-        norms = gram.diagonal().clamp_min(0).sqrt()
-        outer = torch.outer(norms, norms)
-        cosines = torch.where(outer > 0, gram / outer, torch.full_like(gram, math.nan))
+        k = len(losses)
+        norms = [math.sqrt(max(gram[i][i], 0.0)) for i in range(k)]
+        cosines = [
+            [
+                min(max(gram[i][j] / (norms[i] * norms[j]), -1.0), 1.0)
+                if norms[i] * norms[j] > 0
+                else math.nan
+                for j in range(k)
+            ]
+            for i in range(k)
+        ]
         self.record.append(
-            StepMeasure(
-                losses=loss_values(losses).tolist(),
-                grad_norms=norms.tolist(),
-                cosines=cosines.clamp(-1, 1).tolist(),
-            )
+            StepMeasure(losses=loss_values(losses), grad_norms=norms, cosines=cosines)
         )
         if len(self.record) >= self.steps:
             raise _Measured
-        grads.accumulate(torch.ones(len(losses), dtype=torch.float64))
-        return None
+        grads.accumulate([1.0] * k)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy as copy_module
 import math
+import pickle
 
 import pytest
 import torch
@@ -111,3 +113,40 @@ def test_state_dict_holds_only_the_methods_own_state(method: str) -> None:
     assert not [k for k, t in state.items() if t.data_ptr() in model_memory]
     pointers = [t.data_ptr() for t in state.values() if t.numel()]
     assert len(pointers) == len(set(pointers)), sorted(state)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle", "load_state_dict(assign=True)"])
+def test_a_copy_carries_on_like_the_original(method: str, how: str) -> None:
+    model = make()
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    for seed in range(2):
+        _step(model, b, seed)
+        b.epoch_end()
+    # A copy of the balancer with its model (the model's parameters are its shared ones).
+    if how == "deepcopy":
+        model2, b2 = copy_module.deepcopy((model, b))
+    elif how == "pickle":
+        model2, b2 = pickle.loads(pickle.dumps((model, b)))
+    else:
+        model2 = copy_module.deepcopy(model)
+        b2 = methods.create(method, losses=["a", "b", "c"], shared=model2.trunk.parameters())
+        b2.load_state_dict({k: v.clone() for k, v in b.state_dict().items()}, assign=True)
+    # Each has a state of its own: stepping one leaves the other where it was.
+    torch.manual_seed(5)
+    after = _step(model, b, 7)[0]
+    torch.manual_seed(5)
+    assert _step(model2, b2, 7)[0] == pytest.approx(after, rel=1e-12)
+
+
+def test_moving_the_balancer_keeps_its_state_in_float64_on_the_cpu(method: str) -> None:
+    model = make()
+    b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+    _step(model, b)
+    before = b.state_dict()
+    assert b.to(torch.float16) is b
+    b.double()
+    for name, tensor in b.state_dict().items():
+        assert tensor.dtype == before[name].dtype, name
+        assert tensor.device.type == "cpu", name
+    weights, _ = _step(model, b, 2)
+    assert all(math.isfinite(w) for w in weights.values())

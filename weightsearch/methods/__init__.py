@@ -116,11 +116,7 @@ def create(
                 f"Run `weightsearch methods` to see each method's hyperparameters."
             )
         _check_value(name, known[key], value)
-    balancer = cls(losses, shared, **hyperparameters)
-    if balancer.shared:
-        # State (learned weights, buffers) lives where the model does.
-        balancer.to(balancer.shared[0].device)
-    return balancer
+    return cls(losses, shared, **hyperparameters)
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients
+from weightsearch.methods.small_linalg import Matrix
 
 
 class AlignedMTL(GradientBalancer):
@@ -40,26 +41,30 @@ class AlignedMTL(GradientBalancer):
         super().__init__(losses, shared)
         self.scale_mode = scale_mode
 
-    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
         return aligned_coefficients(grads.gram(), self.scale_mode)
 
 
-def aligned_coefficients(gram: Tensor, scale_mode: str = "min") -> Tensor:
+def aligned_coefficients(gram: Matrix, scale_mode: str = "min") -> list[float]:
     """Aligned-MTL task weights from the K x K Gram matrix."""
-    k = gram.shape[0]
-    # K x K work in numpy: for tiny arrays its per-call cost is a fraction of torch's.
-    values, vectors = np.linalg.eigh(gram.double().cpu().numpy())
-    tol = max(values.max(), 0.0) * k * np.finfo(np.float64).eps
-    keep = values > tol
-    if not keep.any():
-        return torch.ones(k, dtype=torch.float64)
-    values, vectors = values[keep], vectors[:, keep]
-    singular = np.sqrt(values)
+    k = len(gram)
+    # One LAPACK call; the rest is a few K-vectors in plain floats.
+    eigen = np.linalg.eigh(np.array(gram, dtype=np.float64))
+    values: list[float] = eigen[0].tolist()
+    vectors: list[list[float]] = eigen[1].tolist()  # vectors[i][j]: entry i of eigenvector j
+    tol = max(max(values), 0.0) * k * 2.220446049250313e-16
+    keep = [j for j in range(k) if values[j] > tol]
+    if not keep:
+        return [1.0] * k
+    singular = [math.sqrt(values[j]) for j in keep]
     if scale_mode == "min":
-        scale = singular.min()
+        scale = min(singular)
     elif scale_mode == "median":
-        scale = np.sort(singular)[(len(singular) - 1) // 2]  # the lower middle, as torch.median
+        scale = sorted(singular)[(len(singular) - 1) // 2]  # the lower middle, as torch.median
     else:
-        scale = np.sqrt(values.mean())
-    b = scale * (vectors / singular[None, :]) @ vectors.T
-    return torch.from_numpy(b.sum(axis=0))
+        scale = math.sqrt(sum(values[j] for j in keep) / len(keep))
+    # B = scale V diag(1 / sigma) V^T is symmetric: task i's weight is row sum i of B.
+    sums = [sum(vectors[r][j] for r in range(k)) / s for j, s in zip(keep, singular, strict=True)]
+    return [
+        scale * sum(vectors[i][j] * t for j, t in zip(keep, sums, strict=True)) for i in range(k)
+    ]

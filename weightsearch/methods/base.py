@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import abc
 import inspect
+import math
 import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -75,6 +75,10 @@ class Balancer(torch.nn.Module, abc.ABC):
     :meth:`_backward`. State that changes during training lives in parameters or buffers, so
     :meth:`state_dict` captures it; any optimiser a method needs is internal to it.
 
+    The state is a few numbers per task that the method reads and writes in Python every step, so
+    it stays on the CPU in float64 whatever the model's device and dtype: ``.to()``, ``.cuda()``
+    and ``.half()`` leave it as it is (the losses may live anywhere).
+
     Args:
         losses: names of the losses, in the order weights are reported.
         shared: the parameters all tasks share (a generator such as ``model.trunk.parameters()`` is
@@ -88,6 +92,8 @@ class Balancer(torch.nn.Module, abc.ABC):
     weighted_sum: ClassVar[bool] = True
     #: True when the method needs at least one shared parameter.
     needs_shared: ClassVar[bool] = False
+    #: Attributes :meth:`_reset_caches` makes: derived from the state, never copied or saved.
+    _cache_names: ClassVar[tuple[str, ...]] = ("_numbers", "_roots")
     applied: Tensor
     adam_mean: Tensor
     adam_square: Tensor
@@ -130,6 +136,39 @@ class Balancer(torch.nn.Module, abc.ABC):
             )
         self.register_buffer("applied", torch.ones(len(names), dtype=torch.float64))
         self._checked_reach = False
+        self._reset_caches()
+
+    def _reset_caches(self) -> None:
+        """(Re)create what is derived from the state and reused across steps, never saved.
+
+        Subclasses with caches of their own extend it. It runs at creation, after a copy or
+        unpickling and after ``load_state_dict`` (which may replace the state's tensors).
+        """
+        #: Python-speed views of the state: ``self._numbers["applied"][i]`` reads and writes
+        #: the buffer in place. A numpy or torch call on K numbers costs 10-50 us on the caches
+        #: a training step leaves behind, a sizeable part of a step on small models.
+        self._numbers = _StateViews(self._parameters, self._buffers)
+        self._roots: (
+            tuple[tuple[torch.dtype, torch.device], tuple[Tensor, ...], NumberView | None] | None
+        ) = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        for name in self._cache_names:  # memoryviews can't be copied or pickled
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._reset_caches()
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._reset_caches()
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Balancer:
+        # The state stays on the CPU in float64 (see the class docstring).
+        return self
 
     @property
     def num_tasks(self) -> int:
@@ -139,7 +178,7 @@ class Balancer(torch.nn.Module, abc.ABC):
     def weights(self) -> dict[str, float]:
         """The current weights: those the last :meth:`backward` applied (before the first, the
         initial ones; for DWA after :meth:`epoch_end`, those of the coming epoch)."""
-        return dict(zip(self.loss_names, self.applied.tolist(), strict=True))
+        return dict(zip(self.loss_names, self._numbers["applied"].tolist(), strict=True))
 
     def backward(
         self, losses: Mapping[str, Tensor], features: Tensor | Sequence[Tensor] | None = None
@@ -158,18 +197,33 @@ class Balancer(torch.nn.Module, abc.ABC):
         if not self._checked_reach:
             self._check_reach(values)
         applied = self._backward(values, _as_features(features))
+        view = self._numbers["applied"]
         if applied is not None:
-            self.applied.copy_(applied.detach().to(self.applied))
-        return self.weights
+            for i, w in enumerate(applied):
+                view[i] = w
+        return dict(zip(self.loss_names, view.tolist(), strict=True))
 
     @abc.abstractmethod
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+    def _backward(
+        self, losses: list[Tensor], features: list[Tensor] | None
+    ) -> Sequence[float] | None:
         """Accumulate the combined gradient; return the weights applied (None: unchanged)."""
 
     def epoch_end(self) -> None:
         """Mark the end of an epoch; methods defined per epoch (DWA) update here."""
 
     def _ordered(self, losses: Mapping[str, Tensor]) -> list[Tensor]:
+        """The losses in declaration order; one cheap check a step, the full one on a problem."""
+        try:
+            values = [losses[n] for n in self.loss_names]
+            if len(losses) == len(values) and all(v.ndim == 0 and v.requires_grad for v in values):
+                return values
+        except (KeyError, TypeError, AttributeError):
+            pass
+        return self._checked(losses)
+
+    def _checked(self, losses: Mapping[str, Tensor]) -> list[Tensor]:
+        """The losses as 0-dim tensors, or a ValueError saying what is wrong with them."""
         if not isinstance(losses, Mapping):
             raise ValueError(
                 f"backward takes a dict of losses by name, but got {type(losses).__name__}. "
@@ -222,44 +276,62 @@ class Balancer(torch.nn.Module, abc.ABC):
                 "of the part of the model that computes the losses, e.g. model.trunk.parameters()."
             )
 
-    def _adam(self, param: torch.nn.Parameter, lr: float, weight_decay: float = 0.0) -> None:
-        """Give the method its own Adam over ``param``; the user's optimiser never sees it.
+    def _backward_weighted(self, losses: Sequence[Tensor], weights: Sequence[float]) -> None:
+        """Backpropagate ``sum(w_i * L_i)`` for plain float weights, accumulating into ``.grad``.
 
-        The moments are buffers, so ``state_dict()`` holds them; a few tensor operations on K
+        The weights go in as the losses' output gradients, so no product or sum is built: same
+        gradients as ``(sum(w_i * L_i)).backward()`` in one engine call (which casts them to each
+        loss's dtype). On the CPU they are written into K reused numbers instead of a new tensor.
+        """
+        first = losses[0]
+        key = (first.dtype, first.device)
+        if self._roots is None or self._roots[0] != key:
+            buffer = torch.zeros(len(losses), dtype=first.dtype, device=first.device)
+            self._roots = (key, buffer.unbind(), number_view(buffer))
+        _, scales, view = self._roots
+        if view is None:
+            scales = torch.tensor(weights, dtype=first.dtype, device=first.device).unbind()
+        else:
+            for i, w in enumerate(weights):
+                view[i] = w
+        torch.autograd.backward(list(losses), grad_tensors=scales)
+
+    def _adam(self, param: str, lr: float, weight_decay: float = 0.0) -> None:
+        """Give the method its own Adam over the parameter named ``param``; the user's optimiser
+        never sees it.
+
+        The moments are buffers, so ``state_dict()`` holds them; a few float operations on K
         numbers cost far less per step than ``torch.optim.Adam``'s bookkeeping.
         """
-        # In a tuple: assigned directly, the parameter would be registered a second time.
-        self._adam_param = (param,)
+        tensor = self._parameters[param]
+        assert tensor is not None
+        self._adam_param = param
         self._adam_lr = lr
         self._adam_weight_decay = weight_decay
-        self.register_buffer("adam_mean", torch.zeros_like(param, requires_grad=False))
-        self.register_buffer("adam_square", torch.zeros_like(param, requires_grad=False))
+        self.register_buffer("adam_mean", torch.zeros_like(tensor, requires_grad=False))
+        self.register_buffer("adam_square", torch.zeros_like(tensor, requires_grad=False))
         self.register_buffer("adam_steps", torch.zeros((), dtype=torch.long))
 
-    def _adam_step(self, grad: Tensor) -> None:
-        """One Adam step (betas 0.9 and 0.999, eps 1e-8, weight decay added to the gradient, as
-        ``torch.optim.Adam``).
-
-        On K numbers numpy's per-call cost is a fraction of torch's: in torch this step was 50 us,
-        a sixth of a loss-level method's budget on the reference model. On the CPU the arrays are
-        views of the buffers; elsewhere they are copied back.
-        """
-        tensors = (self._adam_param[0].detach(), self.adam_mean, self.adam_square, self.adam_steps)
-        p, mean, square, steps = arrays = [t.cpu().numpy() for t in tensors]
-        g = grad.detach().cpu().numpy().astype(p.dtype, copy=False)
-        if self._adam_weight_decay:
-            g = g + self._adam_weight_decay * p
-        steps += 1
-        t = int(steps)
-        mean *= 0.9
-        mean += 0.1 * g
-        square *= 0.999
-        square += 0.001 * g * g
-        denom = np.sqrt(square / (1 - 0.999**t)) + 1e-8
-        p += (-self._adam_lr / (1 - 0.9**t)) * mean / denom
-        for tensor, array in zip(tensors, arrays, strict=True):
-            if tensor.device.type != "cpu":
-                tensor.copy_(torch.from_numpy(array))
+    def _adam_step(self, grad: Sequence[float]) -> None:
+        """One Adam step on the parameter (betas 0.9 and 0.999, eps 1e-8, weight decay added to
+        the gradient, as ``torch.optim.Adam``), in place through the state's views."""
+        numbers = self._numbers
+        p, mean, square, steps = (
+            numbers[self._adam_param],
+            numbers["adam_mean"],
+            numbers["adam_square"],
+            numbers["adam_steps"],
+        )
+        steps[0] += 1
+        t = steps[0]
+        step_size = self._adam_lr / (1.0 - 0.9**t)
+        correction = 1.0 - 0.999**t
+        decay = self._adam_weight_decay
+        for i, g in enumerate(grad):
+            g = g + decay * p[i]
+            m = mean[i] = 0.9 * mean[i] + 0.1 * g
+            v = square[i] = 0.999 * square[i] + 0.001 * g * g
+            p[i] -= step_size * m / (math.sqrt(v / correction) + 1e-8)
 
     @classmethod
     def hyperparameters(cls) -> tuple[Hyperparameter, ...]:
@@ -282,22 +354,60 @@ class Balancer(torch.nn.Module, abc.ABC):
         return f"losses={list(self.loss_names)}, shared={len(self.shared)} tensors"
 
 
-def backward_weighted(losses: Sequence[Tensor], weights: Sequence[float]) -> None:
-    """Backpropagate ``sum(w_i * L_i)`` for plain float weights, accumulating into ``.grad``.
+class NumberView(Protocol):
+    """A flat view of a state tensor that reads and writes Python numbers (a memoryview)."""
 
-    The weights go in as the losses' output gradients, so no product or sum is built: same
-    gradients as ``(sum(w_i * L_i)).backward()``, in one engine call without the K multiplications
-    and K - 1 additions (a tenth of a loss-level method's overhead on the reference model).
+    def __getitem__(self, index: int, /) -> float: ...
+
+    def __setitem__(self, index: int, value: float, /) -> None: ...
+
+    def tolist(self) -> list[float]: ...
+
+
+class _StateViews(dict[str, NumberView]):
+    """Flat memoryviews of a module's parameters and buffers by name, made on first use.
+
+    A view reads and writes the tensor's own memory with Python numbers (``view[i]``,
+    ``view.tolist()``), with no tensor operation; the tensors are CPU tensors (see
+    :meth:`Balancer._apply`).
     """
-    first = losses[0]
-    if all(v.dtype == first.dtype and v.device == first.device for v in losses):
-        scales = torch.tensor(weights, dtype=first.dtype, device=first.device).unbind()
-        torch.autograd.backward(list(losses), grad_tensors=scales)
-        return
-    total = losses[0] * weights[0]
-    for w, loss in zip(weights[1:], losses[1:], strict=True):
-        total = total + loss * w
-    total.backward()
+
+    def __init__(
+        self, parameters: Mapping[str, Tensor | None], buffers: Mapping[str, Tensor | None]
+    ) -> None:
+        super().__init__()
+        self._parameters = parameters
+        self._buffers = buffers
+
+    def __missing__(self, name: str) -> NumberView:
+        tensor = self._parameters.get(name)
+        if tensor is None:
+            tensor = self._buffers[name]
+        view = None if tensor is None else number_view(tensor)
+        if view is None:
+            raise ValueError(
+                f"a balancer's state must be contiguous CPU tensors, but {name!r} is not (was it "
+                f"loaded with assign=True from another device?). Load it without assign=True."
+            )
+        self[name] = view
+        return view
+
+
+_VIEWABLE = (torch.float32, torch.float64, torch.int64, torch.bool)
+
+
+def number_view(tensor: Tensor) -> NumberView | None:
+    """A flat view of a contiguous CPU tensor's memory that reads and writes Python numbers, or
+    None for a tensor elsewhere or of another dtype."""
+    if tensor.device.type != "cpu" or tensor.dtype not in _VIEWABLE or not tensor.is_contiguous():
+        return None
+    view: NumberView = memoryview(tensor.detach().numpy().reshape(-1))  # type: ignore[arg-type,assignment]
+    return view
+
+
+def loss_values(losses: Sequence[Tensor]) -> list[float]:
+    """The losses' values as Python floats."""
+    return [loss.item() for loss in losses]
 
 
 def _as_features(features: Tensor | Sequence[Tensor] | None) -> list[Tensor] | None:

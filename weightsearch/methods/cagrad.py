@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients
+from weightsearch.methods.small_linalg import Matrix, dot, matvec, solve
 
 
 class CAGrad(GradientBalancer):
@@ -45,32 +46,32 @@ class CAGrad(GradientBalancer):
         self.c = c
         self.applied.fill_(1.0 / self.num_tasks)
 
-    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
-        return torch.from_numpy(cagrad_coefficients(grads.gram().numpy(), self.c))
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
+        return cagrad_coefficients(grads.gram(), self.c)
 
 
-def cagrad_coefficients(gram: np.ndarray, c: float) -> np.ndarray:
+def cagrad_coefficients(gram: Matrix, c: float) -> list[float]:
     """CAGrad task weights from the K x K Gram matrix of the task gradients."""
-    m = np.asarray(gram, dtype=np.float64)
-    k = m.shape[0]
-    scale = float(np.trace(m)) / k
-    if not np.isfinite(scale) or scale <= 0 or c == 0:
-        return np.full(k, 1.0 / k)
-    m = m / scale  # the weights don't depend on the gradients' overall scale
-    u = m.mean(axis=1)  # g_i . g0
-    radius = c * np.sqrt(max(float(m.mean()), 0.0) + 1e-8)
+    m = [[float(v) for v in row] for row in gram]
+    k = len(m)
+    scale = sum(m[i][i] for i in range(k)) / k
+    if not math.isfinite(scale) or scale <= 0 or c == 0:
+        return [1.0 / k] * k
+    m = [[v / scale for v in row] for row in m]  # the weights don't depend on the overall scale
+    u = [sum(row) / k for row in m]  # g_i . g0
+    radius = c * math.sqrt(max(sum(u) / k, 0.0) + 1e-8)  # c ||g0||
     w = _solve_by_support(m, u, radius) if k <= _ENUMERATE_UP_TO else None
     if w is None:
         w = _solve_slsqp(m, u, radius)
-    gw_norm = np.sqrt(max(float(w @ m @ w), 0.0))
+    gw_norm = math.sqrt(max(dot(w, matvec(m, w)), 0.0))
     lam = radius / (gw_norm + 1e-8)
-    return (1.0 / k + lam * w) / (1.0 + c**2)
+    return [(1.0 / k + lam * wi) / (1.0 + c**2) for wi in w]
 
 
 _ENUMERATE_UP_TO = 6
 
 
-def _solve_by_support(m: np.ndarray, u: np.ndarray, r: float) -> np.ndarray | None:
+def _solve_by_support(m: list[list[float]], u: list[float], r: float) -> list[float] | None:
     """Exact minimiser of ``w.u + r sqrt(w^T M w)`` on the simplex, by trying each support.
 
     On a support S, stationarity gives ``w_S = (mu a - b) / (mu A - B)`` with ``a = M_SS^-1 1``,
@@ -83,40 +84,45 @@ def _solve_by_support(m: np.ndarray, u: np.ndarray, r: float) -> np.ndarray | No
     tol = 1e-9
     for size in range(k, 0, -1):
         for support in itertools.combinations(range(k), size):
-            idx = list(support)
-            block = m[np.ix_(idx, idx)]
-            try:  # both right-hand sides in one LAPACK call
-                a, b = np.linalg.solve(block, np.stack([np.ones(size), u[idx]], axis=1)).T
-            except np.linalg.LinAlgError:
+            block = [[m[i][j] for j in support] for i in support]
+            u_s = [u[i] for i in support]
+            solution = solve(block, [[1.0] * size, u_s])  # both right-hand sides at once
+            if solution is None:
                 continue
-            big_a, big_b, big_c = a.sum(), b.sum(), float(u[idx] @ b)
+            a, b = solution
+            big_a, big_b, big_c = sum(a), sum(b), dot(u_s, b)
             disc = big_b**2 - big_a * (big_c - r**2)
             if big_a <= 0 or disc < 0:
                 continue
-            mu = (big_b + np.sqrt(disc)) / big_a
+            mu = (big_b + math.sqrt(disc)) / big_a
             denom = mu * big_a - big_b
             if denom <= 0:
                 continue
-            w = np.zeros(k)
-            w[idx] = (mu * a - b) / denom
-            if w.min() < -tol or not np.all(np.isfinite(w)):
+            w = [0.0] * k
+            for i, ai, bi in zip(support, a, b, strict=True):
+                w[i] = (mu * ai - bi) / denom
+            if min(w) < -tol or not all(math.isfinite(v) for v in w):
                 continue
-            if np.all(u + denom * (m @ w) >= mu - tol * max(1.0, abs(mu))):
-                w = np.clip(w, 0.0, None)
-                return w / w.sum()
+            mw = matvec(m, w)
+            bound = mu - tol * max(1.0, abs(mu))
+            if all(uj + denom * mj >= bound for uj, mj in zip(u, mw, strict=True)):
+                clipped = [max(v, 0.0) for v in w]
+                total = sum(clipped)
+                return [v / total for v in clipped]
     return None
 
 
-def _solve_slsqp(m: np.ndarray, u: np.ndarray, r: float) -> np.ndarray:
+def _solve_slsqp(m: list[list[float]], u: list[float], r: float) -> list[float]:
     """The authors' approach (SLSQP), for many tasks or degenerate Gram matrices."""
     from scipy.optimize import minimize
 
     k = len(u)
+    gram, linear = np.array(m), np.array(u)
 
     def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
-        mw = m @ w
+        mw = gram @ w
         norm = np.sqrt(max(float(w @ mw), 0.0) + 1e-8)
-        return float(w @ u + r * norm), u + r * mw / norm
+        return float(w @ linear + r * norm), linear + r * mw / norm
 
     start = np.full(k, 1.0 / k)
     result = minimize(
@@ -128,4 +134,4 @@ def _solve_slsqp(m: np.ndarray, u: np.ndarray, r: float) -> np.ndarray:
         constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(k)},),
     )
     w = np.clip(result.x, 0.0, None)
-    return w / w.sum() if w.sum() > 0 else start
+    return (w / w.sum() if w.sum() > 0 else start).tolist()

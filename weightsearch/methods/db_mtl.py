@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer
-from weightsearch.methods.gradients import TaskGradients, loss_values
+from weightsearch.methods.base import Balancer, loss_values
+from weightsearch.methods.gradients import TaskGradients
 
 _EPS = 1e-8
 
@@ -38,6 +38,7 @@ class DBMTL(Balancer):
     kind = "gradient-level"
     needs_shared = True
     weighted_sum = False
+    _cache_names = (*Balancer._cache_names, "_grads")
 
     def __init__(
         self,
@@ -48,7 +49,6 @@ class DBMTL(Balancer):
         beta_sigma: float = 0.0,
     ) -> None:
         super().__init__(losses, shared)
-        self._workspace: Tensor | None = None
         if not 0 <= beta < 1 or beta_sigma < 0:
             raise ValueError(
                 f"db-mtl needs 0 <= beta < 1 and beta_sigma >= 0, but got beta={beta}, "
@@ -56,21 +56,32 @@ class DBMTL(Balancer):
             )
         self.beta = beta
         self.beta_sigma = beta_sigma
+        first = self.shared[0]
         size = sum(p.numel() for p in self.shared)
-        dtype = self.shared[0].dtype if self.shared else torch.float32
-        self.register_buffer("average", torch.zeros(self.num_tasks, size, dtype=dtype))
+        # A K x P buffer worked on by tensor operations: it lives where the gradients do.
+        self.register_buffer(
+            "average", torch.zeros(self.num_tasks, size, dtype=first.dtype, device=first.device)
+        )
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        grads = TaskGradients(losses, self.shared, workspace=self._workspace)
-        self._workspace = grads.matrix
-        scale = 1.0 / (loss_values(losses).clamp_min(0) + _EPS)
-        self.steps += 1
-        b = self.beta / float(self.steps) ** self.beta_sigma
-        current = grads.matrix * scale.to(grads.matrix)[:, None]
-        self.average.mul_(b).add_(current, alpha=1 - b)
-        norms = self.average.norm(dim=1).double()
-        factors = norms.max() / (norms + _EPS)
-        shared = factors.to(self.average) @ self.average
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        self._grads = TaskGradients()
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
+        grads = self._grads
+        matrix = grads.compute(losses, self.shared)
+        scale = [1.0 / (max(v, 0.0) + _EPS) for v in loss_values(losses)]
+        steps = self._numbers["steps"]
+        steps[0] += 1
+        b = self.beta / steps[0] ** self.beta_sigma
+        if (self.average.dtype, self.average.device) != (matrix.dtype, matrix.device):
+            self.average = self.average.to(matrix)  # the model moved after the balancer was made
+        column = torch.tensor(scale, dtype=matrix.dtype, device=matrix.device)[:, None]
+        self.average.mul_(b).addcmul_(matrix, column, value=1 - b)
+        norms = torch.linalg.vector_norm(self.average, dim=1).tolist()
+        top = max(norms)
+        factors = [top / (n + _EPS) for n in norms]
+        shared = torch.tensor(factors, dtype=matrix.dtype, device=matrix.device) @ self.average
         grads.accumulate(scale, shared_vector=shared)
         return factors

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, backward_weighted
+from weightsearch.methods.base import Balancer
 
 _TINY = 1e-12
 
@@ -55,26 +55,38 @@ class DWA(Balancer):
         self.register_buffer("history", torch.zeros(2, k, dtype=torch.float64))
         self.register_buffer("epochs", torch.zeros((), dtype=torch.long))
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        backward_weighted(losses, self.applied.tolist())
-        self.epoch_sum += torch.tensor([loss.item() for loss in losses]).to(self.epoch_sum)
-        self.epoch_steps += 1
-        return None
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> None:
+        numbers = self._numbers
+        self._backward_weighted(losses, numbers["applied"].tolist())
+        total = numbers["epoch_sum"]
+        for i, loss in enumerate(losses):
+            total[i] += loss.item()
+        numbers["epoch_steps"][0] += 1
 
     def epoch_end(self) -> None:
         """Close the epoch: record its mean losses and set the next epoch's weights."""
-        steps = int(self.epoch_steps)
+        numbers = self._numbers
+        steps = numbers["epoch_steps"][0]
         if steps == 0:
             return
-        # K numbers: numpy, whose per-call cost is a fraction of torch's.
-        history = self.history.cpu().numpy().copy()
-        history[1] = history[0]
-        history[0] = self.epoch_sum.cpu().numpy() / steps
-        self.history.copy_(torch.from_numpy(history))
-        self.epochs += 1
-        self.epoch_sum.zero_()
-        self.epoch_steps.zero_()
-        if int(self.epochs) >= 2:
-            rates = history[0] / np.maximum(history[1], _TINY) / self.temperature
-            weights = np.exp(rates - rates.max())
-            self.applied.copy_(torch.from_numpy(self.num_tasks * weights / weights.sum()))
+        k = self.num_tasks
+        total, history = numbers["epoch_sum"], numbers["history"]
+        previous = history.tolist()[:k]
+        current = [v / steps for v in total.tolist()]
+        for i in range(k):
+            history[k + i] = previous[i]
+            history[i] = current[i]
+            total[i] = 0.0
+        numbers["epoch_steps"][0] = 0
+        epochs = numbers["epochs"]
+        epochs[0] += 1
+        if epochs[0] >= 2:
+            rates = [
+                c / max(p, _TINY) / self.temperature for c, p in zip(current, previous, strict=True)
+            ]
+            top = max(rates)
+            e = [math.exp(r - top) for r in rates]
+            total_e = sum(e)
+            applied = numbers["applied"]
+            for i, v in enumerate(e):
+                applied[i] = k * v / total_e

@@ -17,9 +17,8 @@ class Equal(Balancer):
     kind = "loss-level"
     reference = "Baseline: the unweighted sum of the task losses."
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> None:
         total = losses[0]
         for loss in losses[1:]:
             total = total + loss
         total.backward()
-        return None

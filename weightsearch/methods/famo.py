@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, backward_weighted
+from weightsearch.methods.base import Balancer, loss_values
+from weightsearch.methods.small_linalg import softmax
 
 _EPS = 1e-8
 
@@ -55,25 +56,27 @@ class FAMO(Balancer):
         self.logits = torch.nn.Parameter(torch.zeros(k, dtype=torch.float64))
         self.register_buffer("previous", torch.zeros(k, dtype=torch.float64))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
-        self._adam(self.logits, lr, weight_decay=gamma)
+        self._adam("logits", lr, weight_decay=gamma)
         self.applied.fill_(1.0 / k)
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        # K numbers: numpy, whose per-call cost is a fraction of torch's.
-        values = np.maximum(np.array([loss.item() for loss in losses]), _EPS)
-        previous = self.previous.cpu().numpy()
-        if bool(self.started):
-            delta = np.log(previous) - np.log(values)
-            z = _softmax(self.logits.detach().cpu().numpy())
-            self._adam_step(torch.from_numpy(z * delta - z * (z @ delta)))
-        z = _softmax(self.logits.detach().cpu().numpy())
-        weights = z / values / (z / values).sum()
-        backward_weighted(losses, weights.tolist())
-        self.previous.copy_(torch.from_numpy(values))
-        self.started.fill_(True)
-        return torch.from_numpy(weights)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max())
-    return e / e.sum()
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
+        numbers = self._numbers
+        values = [max(v, _EPS) for v in loss_values(losses)]
+        previous, started = numbers["previous"], numbers["started"]
+        if started[0]:
+            delta = [
+                math.log(p) - math.log(v) for p, v in zip(previous.tolist(), values, strict=True)
+            ]
+            z = softmax(numbers["logits"].tolist())
+            mean = sum(zi * d for zi, d in zip(z, delta, strict=True))
+            # The softmax's Jacobian times delta.
+            self._adam_step([zi * (d - mean) for zi, d in zip(z, delta, strict=True)])
+        z = softmax(numbers["logits"].tolist())
+        scaled = [zi / v for zi, v in zip(z, values, strict=True)]
+        total = sum(scaled)
+        weights = [s / total for s in scaled]
+        self._backward_weighted(losses, weights)
+        for i, v in enumerate(values):
+            previous[i] = v
+        started[0] = True
+        return weights

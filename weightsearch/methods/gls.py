@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+import math
+
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, backward_weighted
+from weightsearch.methods.base import Balancer, loss_values
 
 _EPS = 1e-12
 
@@ -27,17 +27,18 @@ class GLS(Balancer):
         "https://arxiv.org/abs/1904.08492"
     )
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        # K numbers: numpy, whose per-call cost is a fraction of torch's.
-        values = np.array([loss.item() for loss in losses])
-        if (values < 0).any():
-            negative = [n for n, v in zip(self.loss_names, values.tolist(), strict=True) if v < 0]
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
+        values = loss_values(losses)
+        if min(values) < 0:
+            negative = [n for n, v in zip(self.loss_names, values, strict=True) if v < 0]
             raise ValueError(
                 f"gls needs non-negative losses (it takes their geometric mean), but {negative} "
                 f"{'is' if len(negative) == 1 else 'are'} negative. Shift the loss or use another "
                 f"method."
             )
-        clamped = np.maximum(values, _EPS)
-        weights = np.exp(np.log(clamped).mean()) / (self.num_tasks * clamped)
-        backward_weighted(losses, weights.tolist())
-        return torch.from_numpy(weights)
+        clamped = [max(v, _EPS) for v in values]
+        k = self.num_tasks
+        geometric = math.exp(sum(math.log(v) for v in clamped) / k)
+        weights = [geometric / (k * v) for v in clamped]
+        self._backward_weighted(losses, weights)
+        return weights

@@ -6,125 +6,159 @@ per task, and apply ``sum(c_i * grad L_i)``. Computing the K gradients is the co
 ``is_grads_batched``/vmap path; see ``benchmarks/step_time.py``). The same calls also return each
 task's gradient on the parameters only it reaches (its head), so the head gradients come for free
 and no extra backward is needed: every parameter ends with the gradient of ``sum(c_i * L_i)``.
+
+Everything around those calls is kept to a few tensor operations a step (one copy per task into a
+reused matrix, one matrix product for the Gram matrix, one for the combination): on a small model
+each operation costs several microseconds on the caches the backward passes leave behind.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, reachable_leaves
+from weightsearch.methods.base import Balancer, NumberView, number_view, reachable_leaves
 
 
 class TaskGradients:
-    """The gradient of each loss on the shared parameters (flattened) and on every other leaf.
+    """The gradient of each loss on a fixed list of tensors, as rows of a reused K x P matrix.
 
-    Args:
-        losses: the K scalar losses.
-        shared: the shared parameters.
-        retain_graph: keep the graph after the last call (for methods that backward again).
-        workspace: the ``matrix`` of the previous step, reused when it fits: a fresh K x P
-            buffer every step costs page faults that were a tenth of a step on the reference
-            model.
+    One instance serves a balancer for its whole run: :meth:`compute` fills it each step; the
+    matrix and the views that write into it are made again only when the shapes, dtype or device
+    change (a fresh K x P buffer every step costs page faults that were a tenth of a step on the
+    reference model).
     """
 
-    def __init__(
+    def __init__(self) -> None:
+        #: K x P matrix of this step's gradients on the tensors given to :meth:`compute`.
+        self.matrix = torch.empty(0)
+        self._key: tuple[object, ...] = ()
+        self._rows: list[list[Tensor]] = []
+        self._layout: list[tuple[torch.Size, tuple[int, ...], int]] = []
+        self._coefficients = torch.empty(0)
+        self._coefficient_view: NumberView | None = None
+        self._inputs: list[Tensor] = []
+        self._others: list[tuple[Tensor, int, Tensor]] = []
+        self._gram: list[list[float]] | None = None
+
+    def compute(
         self,
         losses: Sequence[Tensor],
-        shared: Sequence[Tensor],
+        inputs: Sequence[Tensor],
         *,
+        others: bool = True,
         retain_graph: bool = False,
-        workspace: Tensor | None = None,
-    ) -> None:
-        self.shared = list(shared)
-        shared_ids = {id(p) for p in self.shared}
-        # One traversal for all losses: a leaf a loss doesn't reach just comes back as None.
-        extra = [t for k, t in reachable_leaves(losses).items() if k not in shared_ids]
-        sizes = [p.numel() for p in self.shared]
-        #: K x P matrix of the tasks' gradients on the shared parameters.
-        shape = (len(losses), sum(sizes))
-        first = self.shared[0]
-        if (
-            workspace is not None
-            and workspace.shape == shape
-            and workspace.dtype == first.dtype
-            and workspace.device == first.device
-        ):
-            self.matrix = workspace
-        else:
-            self.matrix = torch.empty(shape, dtype=first.dtype, device=first.device)
-        # Contiguous views of a flat vector with each parameter's shape, for writing ``.grad``.
-        self._layout: list[tuple[torch.Size, tuple[int, ...], int]] = []
-        offset = 0
-        for p, n in zip(self.shared, sizes, strict=True):
-            self._layout.append((p.shape, _contiguous_strides(p.shape), offset))
-            offset += n
-        self.others: dict[int, tuple[Tensor, list[tuple[int, Tensor]]]] = {}
-        count = len(self.shared)
-        same_dtype = all(p.dtype == first.dtype for p in self.shared)
+    ) -> Tensor:
+        """Fill the matrix with each loss's gradient on ``inputs`` and return it.
+
+        Args:
+            losses: the K scalar losses.
+            inputs: the tensors whose gradients make up a row (the shared parameters, or the
+                shared representation for MGDA-UB).
+            others: also keep each loss's gradient on every other leaf it reaches (its head),
+                for :meth:`accumulate`.
+            retain_graph: keep the graph after the last call (for methods that backward again).
+        """
+        inputs = list(inputs)
+        self._inputs = inputs
+        self._gram = None
+        first = inputs[0]
+        key = (len(losses), first.dtype, first.device, *(t.shape for t in inputs))
+        if key != self._key:
+            self._allocate(key, len(losses), inputs)
+        rows = self._rows
+        extra: list[Tensor] = []
+        if others:
+            ids = {id(t) for t in inputs}
+            # One traversal for all losses: a leaf a loss doesn't reach comes back as None.
+            extra = [t for k, t in reachable_leaves(losses).items() if k not in ids]
+        found: list[tuple[Tensor, int, Tensor]] = []
+        self._others = found
+        count = len(inputs)
+        targets = inputs + extra
         last = len(losses) - 1
         for i, loss in enumerate(losses):
             grads = torch.autograd.grad(
-                loss,
-                self.shared + extra,
-                retain_graph=retain_graph or i < last,
-                allow_unused=True,
+                loss, targets, retain_graph=retain_graph or i < last, allow_unused=True
             )
-            pieces = [
-                g.reshape(-1) if g is not None else self.matrix.new_zeros(n)
-                for g, n in zip(grads[:count], sizes, strict=True)
-            ]
-            if same_dtype:
-                # One op writes the whole row: far cheaper than a copy per parameter.
-                torch.cat(pieces, out=self.matrix[i])
-            else:
-                for dst, piece in zip(self.matrix[i].split(sizes), pieces, strict=True):
-                    dst.copy_(piece)
+            try:
+                torch._foreach_copy_(rows[i], grads[:count])
+            except TypeError:  # an input this loss doesn't reach: its gradient is None
+                for row, g in zip(rows[i], grads[:count], strict=True):
+                    row.zero_() if g is None else row.copy_(g)
             for leaf, g in zip(extra, grads[count:], strict=True):
                 if g is not None:
-                    self.others.setdefault(id(leaf), (leaf, []))[1].append((i, g))
+                    found.append((leaf, i, g))
             # Drop this task's gradients before the next backward: kept alive, they raise the
             # loop's peak memory, and the allocator hands pages back to the OS and faults them in
             # again every step (200+ page faults a step, 5-10% of the floor on the reference model).
-            del grads, pieces
-        self._gram: Tensor | None = None
+            del grads
+        return self.matrix
 
-    def gram(self) -> Tensor:
-        """The K x K matrix of inner products of the shared gradients, in float64."""
+    def _allocate(self, key: tuple[object, ...], k: int, inputs: list[Tensor]) -> None:
+        first = inputs[0]
+        sizes = [t.numel() for t in inputs]
+        self.matrix = torch.empty((k, sum(sizes)), dtype=first.dtype, device=first.device)
+        self._layout = []
+        offset = 0
+        for t, n in zip(inputs, sizes, strict=True):
+            self._layout.append((t.shape, _contiguous_strides(t.shape), offset))
+            offset += n
+        self._rows = [
+            [
+                row.as_strided(shape, strides, row.storage_offset() + at)
+                for shape, strides, at in self._layout
+            ]
+            for row in self.matrix
+        ]
+        self._coefficients = torch.zeros(k, dtype=first.dtype, device=first.device)
+        self._coefficient_view = number_view(self._coefficients)
+        self._key = key
+
+    def gram(self) -> list[list[float]]:
+        """The K x K inner products of the rows, as Python floats."""
         if self._gram is None:
-            self._gram = (self.matrix @ self.matrix.T).double()
+            m = self.matrix
+            self._gram = torch.mm(m, m.t()).tolist()
         return self._gram
 
-    def accumulate(self, coefficients: Tensor, shared_vector: Tensor | None = None) -> None:
+    def combine(self, coefficients: Sequence[float]) -> Tensor:
+        """The flat vector ``sum(c_i * row_i)``."""
+        view = self._coefficient_view
+        if view is None:
+            c = torch.tensor(coefficients, dtype=self.matrix.dtype, device=self.matrix.device)
+        else:
+            for i, value in enumerate(coefficients):
+                view[i] = value
+            c = self._coefficients
+        return c @ self.matrix
+
+    def accumulate(
+        self, coefficients: Sequence[float], shared_vector: Tensor | None = None
+    ) -> None:
         """Add ``sum(c_i * grad L_i)`` to ``.grad`` of every parameter the losses reach.
 
         Args:
             coefficients: one coefficient per task.
-            shared_vector: a flat gradient to use on the shared parameters instead of the
-                combination (for methods whose shared update isn't a combination of this step's
-                gradients).
+            shared_vector: a flat gradient to use on the inputs instead of the combination (for
+                methods whose shared update isn't a combination of this step's gradients).
         """
-        c = coefficients.to(self.matrix)
-        flat = c @ self.matrix if shared_vector is None else shared_vector.to(self.matrix)
-        flat = flat.contiguous()
+        flat = self.combine(coefficients) if shared_vector is None else shared_vector.contiguous()
         start = flat.storage_offset()
-        for p, (shape, strides, offset) in zip(self.shared, self._layout, strict=True):
+        for p, (shape, strides, offset) in zip(self._inputs, self._layout, strict=True):
             _add_grad(p, flat.as_strided(shape, strides, start + offset))
-        if not self.others:
+        found = self._others
+        if not found:
             return
-        cl = c.tolist()
-        others = list(self.others.values())
         # Usually each such leaf (a head) is reached by one task: one foreach op scales them all.
-        totals = torch._foreach_mul(
-            [parts[0][1] for _, parts in others], [cl[parts[0][0]] for _, parts in others]
-        )
-        for (leaf, parts), total in zip(others, totals, strict=True):
-            for i, g in parts[1:]:
-                total = total + g * cl[i]
-            _add_grad(leaf, total)
+        grads = [g for _, _, g in found]
+        torch._foreach_mul_(grads, [float(coefficients[i]) for _, i, _ in found])
+        for (leaf, _, _), g in zip(found, grads, strict=True):
+            _add_grad(leaf, g)
+        self._others = []
 
 
 def _contiguous_strides(shape: torch.Size) -> tuple[int, ...]:
@@ -140,7 +174,7 @@ def _add_grad(p: Tensor, g: Tensor) -> None:
     if g.dtype != p.dtype:
         g = g.to(p.dtype)
     if p.grad is None:
-        p.grad = g if g.is_contiguous() else g.contiguous()
+        p.grad = g
     else:
         p.grad.add_(g)
 
@@ -154,27 +188,21 @@ class GradientBalancer(Balancer):
 
     kind = "gradient-level"
     needs_shared = True
+    _cache_names = (*Balancer._cache_names, "_grads")
 
-    def __init__(self, losses: Sequence[str], shared: Iterable[Tensor] | Tensor = ()) -> None:
-        super().__init__(losses, shared)
-        self._workspace: Tensor | None = None
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        self._grads = TaskGradients()
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        grads = self._task_gradients(losses)
+    def _backward(
+        self, losses: list[Tensor], features: list[Tensor] | None
+    ) -> Sequence[float] | None:
+        grads = self._grads
+        grads.compute(losses, self.shared)
         coefficients = self._coefficients(grads, losses)
         grads.accumulate(coefficients)
         return coefficients
 
-    def _task_gradients(self, losses: list[Tensor]) -> TaskGradients:
-        grads = TaskGradients(losses, self.shared, workspace=self._workspace)
-        self._workspace = grads.matrix
-        return grads
-
     @abc.abstractmethod
-    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
-        """One coefficient per task (float64), from the task gradients and the loss values."""
-
-
-def loss_values(losses: Sequence[Tensor]) -> Tensor:
-    """The losses as a detached float64 vector (on the CPU)."""
-    return torch.tensor([loss.item() for loss in losses], dtype=torch.float64)
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Sequence[float]:
+        """One coefficient per task, from the task gradients and the loss values."""

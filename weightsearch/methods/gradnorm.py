@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, backward_weighted
-from weightsearch.methods.gradients import TaskGradients, loss_values
+from weightsearch.methods.base import Balancer, loss_values
+from weightsearch.methods.gradients import TaskGradients
 
 _TINY = 1e-12
 
@@ -39,6 +40,7 @@ class GradNorm(Balancer):
     initial_losses: Tensor
     started: Tensor
     needs_shared = True
+    _cache_names = (*Balancer._cache_names, "_grads")
 
     def __init__(
         self,
@@ -50,7 +52,6 @@ class GradNorm(Balancer):
         layer: Literal["last", "all"] = "last",
     ) -> None:
         super().__init__(losses, shared)
-        self._workspace: Tensor | None = None
         if lr <= 0 or alpha < 0:
             raise ValueError(
                 f"gradnorm needs lr > 0 and alpha >= 0, but got lr={lr}, alpha={alpha}. "
@@ -59,51 +60,58 @@ class GradNorm(Balancer):
         self.alpha = alpha
         self.layer = layer
         matrices = [p for p in self.shared if p.dim() >= 2]
-        # In a list: assigned directly, the model's tensor would become this module's parameter,
-        # and its state_dict would carry (and load_state_dict overwrite) a weight of the model.
+        # In a list: assigned directly, the model's tensor would become this module's parameter
+        # (and its state_dict would carry, and load, a weight of the model).
         self._layer_weight = [(matrices or self.shared)[-1]]
         self.task_weights = torch.nn.Parameter(torch.ones(self.num_tasks, dtype=torch.float64))
         self.register_buffer("initial_losses", torch.zeros(self.num_tasks, dtype=torch.float64))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
-        self._adam(self.task_weights, lr)
+        self._adam("task_weights", lr)
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        weights = self.task_weights.detach().clone()
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        self._grads = TaskGradients()
+
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
+        weights = self._numbers["task_weights"].tolist()
         if self.layer == "all":
-            grads = TaskGradients(losses, self.shared, workspace=self._workspace)
-            self._workspace = grads.matrix
-            norms = grads.gram().diagonal().clamp_min(0).sqrt()
+            grads = self._grads
+            grads.compute(losses, self.shared)
+            gram = grads.gram()
+            norms = [math.sqrt(max(gram[i][i], 0.0)) for i in range(len(losses))]
             grads.accumulate(weights)
         else:
-            norms = torch.stack(
-                [
-                    _norm(
-                        torch.autograd.grad(
-                            loss, self._layer_weight, retain_graph=True, allow_unused=True
-                        )[0]
-                    )
-                    for loss in losses
-                ]
-            )
-            backward_weighted(losses, weights.tolist())
-        self._update(norms.to(weights), loss_values(losses).to(weights))
+            norms = []
+            for loss in losses:
+                (g,) = torch.autograd.grad(
+                    loss, self._layer_weight, retain_graph=True, allow_unused=True
+                )
+                norms.append(0.0 if g is None else torch.linalg.vector_norm(g).item())
+            self._backward_weighted(losses, weights)
+        self._update(norms, loss_values(losses))
         return weights
 
-    def _update(self, norms: Tensor, values: Tensor) -> None:
-        if not bool(self.started):
-            self.initial_losses.copy_(values)
-            self.started.fill_(True)
-        ratios = values / self.initial_losses.abs().clamp_min(_TINY)
-        relative = ratios / ratios.mean().abs().clamp_min(_TINY)
-        w = self.task_weights.detach()
-        g = w * norms
-        target = g.mean() * relative.clamp_min(0) ** self.alpha
+    def _update(self, norms: list[float], values: list[float]) -> None:
+        numbers = self._numbers
+        initial, started = numbers["initial_losses"], numbers["started"]
+        if not started[0]:
+            for i, v in enumerate(values):
+                initial[i] = v
+            started[0] = True
+        k = self.num_tasks
+        ratios = [v / max(abs(v0), _TINY) for v, v0 in zip(values, initial.tolist(), strict=True)]
+        mean_ratio = max(abs(sum(ratios) / k), _TINY)
+        w = numbers["task_weights"]
+        g = [wi * n for wi, n in zip(w.tolist(), norms, strict=True)]
+        mean_g = sum(g) / k
+        targets = [mean_g * max(r / mean_ratio, 0.0) ** self.alpha for r in ratios]
         # d/dw_i sum_j |w_j n_j - target_j| with the target held constant.
-        self._adam_step(torch.sign(g - target) * norms)
-        with torch.no_grad():
-            w = self.task_weights.clamp_min(_TINY)
-            self.task_weights.copy_(w * (self.num_tasks / w.sum()))
+        self._adam_step([_sign(gi - t) * n for gi, t, n in zip(g, targets, norms, strict=True)])
+        clamped = [max(v, _TINY) for v in w.tolist()]
+        total = sum(clamped)
+        for i, v in enumerate(clamped):
+            w[i] = v * k / total
 
 
-def _norm(g: Tensor | None) -> Tensor:
-    return torch.zeros((), dtype=torch.float64) if g is None else g.detach().double().norm()
+def _sign(x: float) -> float:
+    return float((x > 0) - (x < 0))

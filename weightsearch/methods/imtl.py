@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import torch
 from torch import Tensor
 
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients
+from weightsearch.methods.small_linalg import Matrix, solve
 
 _TINY = 1e-12
 
@@ -27,24 +29,27 @@ class IMTL(GradientBalancer):
         "Learning, ICLR. https://openreview.net/forum?id=IMPnRXEWpvr"
     )
 
-    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
         return imtl_coefficients(grads.gram())
 
 
-def imtl_coefficients(gram: Tensor) -> Tensor:
+def imtl_coefficients(gram: Matrix) -> list[float]:
     """IMTL-G weights from the K x K Gram matrix of the task gradients."""
-    k = gram.shape[0]
+    m = [[float(v) for v in row] for row in gram]
+    k = len(m)
     if k == 1:
-        return torch.ones(1, dtype=torch.float64)
-    # K x K work in numpy: for tiny arrays its per-call cost is a fraction of torch's, and its
-    # LAPACK solve is bit-for-bit repeatable across calls.
-    m = gram.double().cpu().numpy()
-    norms = np.maximum(np.sqrt(np.maximum(np.diag(m), 0.0)), _TINY)
-    # p[i, j] = g_i . u_j
-    p = m / norms[None, :]
-    a = p[0, 0] - p[0, 1:]  # g_1 . (u_1 - u_j)
-    du = p[0, 0] - p[0, 1:][None, :] - p[1:, 0][:, None] + p[1:, 1:]  # (g_1 - g_i).(u_1 - u_j)
-    rest = np.linalg.lstsq(du.T, a, rcond=None)[0]
-    if not np.isfinite(rest).all():
-        return torch.full((k,), 1.0 / k, dtype=torch.float64)
-    return torch.from_numpy(np.concatenate([[1 - rest.sum()], rest]))
+        return [1.0]
+    norms = [max(math.sqrt(max(m[i][i], 0.0)), _TINY) for i in range(k)]
+    p = [[m[i][j] / norms[j] for j in range(k)] for i in range(k)]  # p[i][j] = g_i . u_j
+    others = range(1, k)
+    a = [p[0][0] - p[0][j] for j in others]  # g_1 . (u_1 - u_j)
+    # du[j][i] = (g_1 - g_i) . (u_1 - u_j): the system D U^T, transposed
+    du = [[p[0][0] - p[0][j] - p[i][0] + p[i][j] for i in others] for j in others]
+    solution = solve(du, [a])
+    if solution is None:  # parallel gradients: least squares
+        rest = np.linalg.lstsq(np.array(du), np.array(a), rcond=None)[0].tolist()
+    else:
+        rest = solution[0]
+    if not all(math.isfinite(v) for v in rest):
+        return [1.0 / k] * k
+    return [1.0 - sum(rest), *rest]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from weightsearch.methods.base import backward_weighted
-from weightsearch.methods.gradients import GradientBalancer, TaskGradients, loss_values
+from weightsearch.methods.base import loss_values
+from weightsearch.methods.gradients import GradientBalancer, TaskGradients
+from weightsearch.methods.small_linalg import Matrix, solve
 
 Normalization = Literal["none", "l2", "loss", "loss+"]
 _TINY = 1e-12
@@ -37,6 +38,7 @@ class MGDA(GradientBalancer):
         "Sener & Koltun 2018, Multi-Task Learning as Multi-Objective Optimization, NeurIPS. "
         "https://arxiv.org/abs/1810.04650"
     )
+    _cache_names = (*GradientBalancer._cache_names, "_feature_grads")
 
     def __init__(
         self,
@@ -50,9 +52,14 @@ class MGDA(GradientBalancer):
         self.normalization = normalization
         self.use_features = use_features
         self.applied.fill_(1.0 / self.num_tasks)
-        self._feature_workspace: Tensor | None = None
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        self._feature_grads = TaskGradients()
+
+    def _backward(
+        self, losses: list[Tensor], features: list[Tensor] | None
+    ) -> Sequence[float] | None:
         if features is None or not self.use_features:
             return super()._backward(losses, features)
         # MGDA-UB: gradients with respect to the shared representation.
@@ -63,98 +70,83 @@ class MGDA(GradientBalancer):
                     "(requires_grad), but got a tensor without grad. Pass the trunk's output, "
                     "not a detached copy, or None."
                 )
-        sizes = [f.numel() for f in features]
-        shape = (len(losses), sum(sizes))
-        matrix = self._feature_workspace
-        first = features[0]
-        if matrix is None or (matrix.shape, matrix.dtype, matrix.device) != (
-            shape,
-            first.dtype,
-            first.device,
-        ):
-            # Reused across steps: a fresh buffer every step costs page faults.
-            matrix = torch.empty(shape, dtype=first.dtype, device=first.device)
-            self._feature_workspace = matrix
-        for i, loss in enumerate(losses):
-            grads = torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True)
-            torch.cat(
-                [
-                    g.reshape(-1) if g is not None else matrix.new_zeros(n)
-                    for g, n in zip(grads, sizes, strict=True)
-                ],
-                out=matrix[i],
-            )
-            del grads
-        weights = self._weights((matrix @ matrix.T).double(), loss_values(losses))
-        backward_weighted(losses, weights.tolist())
+        grads = self._feature_grads
+        grads.compute(losses, features, others=False, retain_graph=True)
+        weights = self._weights(grads.gram(), loss_values(losses))
+        self._backward_weighted(losses, weights)
         return weights
 
-    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
         return self._weights(grads.gram(), loss_values(losses))
 
-    def _weights(self, gram: Tensor, values: Tensor) -> Tensor:
-        # K x K work in numpy: for tiny arrays its per-call cost is a fraction of torch's.
-        m = gram.cpu().numpy()
-        norms = np.sqrt(np.clip(np.diag(m), 0.0, None))
-        losses = np.abs(values.cpu().numpy())
+    def _weights(self, gram: list[list[float]], values: list[float]) -> list[float]:
+        k = len(values)
+        norms = [math.sqrt(max(gram[i][i], 0.0)) for i in range(k)]
         if self.normalization == "l2":
             scale = norms
         elif self.normalization == "loss":
-            scale = losses
+            scale = [abs(v) for v in values]
         elif self.normalization == "loss+":
-            scale = losses * norms
+            scale = [abs(v) * n for v, n in zip(values, norms, strict=True)]
         else:
-            scale = np.ones_like(norms)
-        scale = np.maximum(scale, _TINY)
-        return torch.from_numpy(min_norm_weights(m / np.outer(scale, scale)))
+            scale = [1.0] * k
+        scale = [max(s, _TINY) for s in scale]
+        return min_norm_weights(
+            [[gram[i][j] / (scale[i] * scale[j]) for j in range(k)] for i in range(k)]
+        )
 
 
-def min_norm_weights(gram: np.ndarray) -> np.ndarray:
+def min_norm_weights(gram: Matrix) -> list[float]:
     """The simplex weights of the min-norm point of the convex hull of K points, given their Gram.
 
     Exact: the two-point closed form of Sener & Koltun, else Wolfe's (1976) min-norm-point
     algorithm, which ends on the optimal support in finitely many steps. Degenerate inputs (all
-    zero, duplicates, parallel points) give valid simplex weights.
+    zero, duplicates, parallel points, non-finite entries) give valid simplex weights.
 
     Args:
-        gram: K x K symmetric positive semi-definite matrix of inner products.
+        gram: K x K symmetric positive semi-definite matrix of inner products (rows of floats, or
+            a numpy array).
 
     Returns:
         K non-negative weights summing to 1.
     """
-    m = np.asarray(gram, dtype=np.float64)
-    k = m.shape[0]
+    m = [[float(v) for v in row] for row in gram]
+    k = len(m)
     if k == 1:
-        return np.ones(1)
-    scale = float(np.max(np.diag(m)))
-    if not np.isfinite(scale) or scale <= 0:
-        return np.full(k, 1.0 / k)
-    m = m / scale
+        return [1.0]
+    scale = max(m[i][i] for i in range(k))
+    if not scale > 0 or not all(math.isfinite(v) for row in m for v in row):
+        return [1.0 / k] * k
+    m = [[v / scale for v in row] for row in m]
     if k == 2:
-        denom = m[0, 0] - 2 * m[0, 1] + m[1, 1]
+        denom = m[0][0] - 2 * m[0][1] + m[1][1]
         if denom <= 1e-12:
-            return np.array([0.5, 0.5])
-        gamma = float(np.clip((m[1, 1] - m[0, 1]) / denom, 0.0, 1.0))
-        return np.array([gamma, 1.0 - gamma])
+            return [0.5, 0.5]
+        gamma = min(max((m[1][1] - m[0][1]) / denom, 0.0), 1.0)
+        return [gamma, 1.0 - gamma]
+    # The affine hull's min-norm point, when it lies in the simplex, is the answer (common when
+    # no task dominates): one small solve instead of Wolfe's iterations.
+    beta = _affine_min(m, list(range(k)))
+    if min(beta) >= 0.0:
+        total = sum(beta)
+        return [v / total for v in beta]
     return _wolfe(m)
 
 
-def _wolfe(m: np.ndarray, tol: float = 1e-12) -> np.ndarray:
-    # Plain Python floats: K is small, and numpy's per-call overhead would dominate.
-    g = m.tolist()
-    k = len(g)
+def _wolfe(m: list[list[float]], tol: float = 1e-12) -> list[float]:
+    k = len(m)
     lam = [0.0] * k
-    first = min(range(k), key=lambda i: g[i][i])
+    first = min(range(k), key=lambda i: m[i][i])
     lam[first] = 1.0
     support = [first]
     for _ in range(50 * k):
-        mx = [sum(g[i][a] * lam[a] for a in support) for i in range(k)]
+        mx = [sum(m[i][a] * lam[a] for a in support) for i in range(k)]
         j = min(range(k), key=mx.__getitem__)
         if sum(lam[a] * mx[a] for a in support) - mx[j] <= tol or j in support:
             break
         support.append(j)
         for _ in range(k + 1):  # minor cycle: at most one point dropped per pass
-            beta = _affine_min(m, g, support)
+            beta = _affine_min(m, support)
             if min(beta) > tol:
                 for s, b in zip(support, beta, strict=True):
                     lam[s] = b
@@ -172,40 +164,20 @@ def _wolfe(m: np.ndarray, tol: float = 1e-12) -> np.ndarray:
             support = [s for s in support if lam[s] > 0.0]
             if len(support) <= 1:
                 break
-    out = np.clip(np.array(lam), 0.0, None)
-    return out / out.sum()
+    clipped = [max(v, 0.0) for v in lam]
+    total = sum(clipped)
+    return [v / total for v in clipped]
 
 
-def _affine_min(m: np.ndarray, g: list[list[float]], support: list[int]) -> list[float]:
+def _affine_min(m: list[list[float]], support: list[int]) -> list[float]:
     """Weights (summing to 1) of the min-norm point of the affine hull of the support."""
     n = len(support)
     # KKT system [[G_SS, 1], [1^T, 0]] [beta; mu] = [0; 1]
-    rows = [[g[a][b] for b in support] + [1.0, 0.0] for a in support]
-    rows.append([1.0] * n + [0.0, 1.0])
-    solution = _solve(rows)
+    system = [[m[a][b] for b in support] + [1.0] for a in support]
+    system.append([1.0] * n + [0.0])
+    rhs = [0.0] * n + [1.0]
+    solution = solve(system, [rhs])
     if solution is None:
         # Affinely dependent points (duplicates, parallel gradients): least squares.
-        system = np.array([r[:-1] for r in rows])
-        rhs = np.array([r[-1] for r in rows])
-        return np.linalg.lstsq(system, rhs, rcond=None)[0][:n].tolist()
-    return solution[:n]
-
-
-def _solve(rows: list[list[float]]) -> list[float] | None:
-    """Gaussian elimination with partial pivoting on an augmented matrix; None if singular."""
-    n = len(rows)
-    scale = max(abs(v) for r in rows for v in r[:-1])
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
-        if abs(rows[pivot][col]) <= 1e-13 * scale:
-            return None
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        p = rows[col]
-        for r in range(col + 1, n):
-            factor = rows[r][col] / p[col]
-            if factor:
-                rows[r] = [x - factor * y for x, y in zip(rows[r], p, strict=True)]
-    out = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        out[r] = (rows[r][n] - sum(rows[r][c] * out[c] for c in range(r + 1, n))) / rows[r][r]
-    return out
+        return np.linalg.lstsq(np.array(system), np.array(rhs), rcond=None)[0][:n].tolist()
+    return solution[0][:n]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import backward_weighted
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients
+from weightsearch.methods.small_linalg import Matrix, dot, matvec, solve
 
 
 class NashMTL(GradientBalancer):
@@ -19,8 +19,9 @@ class NashMTL(GradientBalancer):
     solution is applied to the losses as is (so the weights don't depend on the gradients' scale),
     and the weights may be recomputed only every few steps. The authors approximate the solution
     with a sequence of convex programs (cvxpy); here it is found exactly by Newton's method on the
-    strictly convex ``0.5 a^T M a - sum(log a_i)``, whose stationary point is the condition. A
-    tiny ridge keeps it bounded when gradients directly oppose each other.
+    strictly convex ``0.5 a^T M a - sum(log a_i)``, whose stationary point is the condition,
+    starting from the previous step's weights (as the authors' code does). A tiny ridge keeps it
+    bounded when gradients directly oppose each other.
 
     Args:
         update_weights_every: recompute the weights every this many steps, reusing them between.
@@ -49,48 +50,76 @@ class NashMTL(GradientBalancer):
         self.update_weights_every = update_weights_every
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        if int(self.steps) % self.update_weights_every == 0:
-            self.steps += 1
+    def _backward(
+        self, losses: list[Tensor], features: list[Tensor] | None
+    ) -> Sequence[float] | None:
+        steps = self._numbers["steps"]
+        due = steps[0] % self.update_weights_every == 0
+        steps[0] += 1
+        if due:
             return super()._backward(losses, features)
-        self.steps += 1
-        weights = self.applied.tolist()
-        backward_weighted(losses, weights)
+        self._backward_weighted(losses, self._numbers["applied"].tolist())
         return None
 
-    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
-        return torch.from_numpy(nash_weights(grads.gram().numpy()))
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
+        previous = self._numbers["applied"].tolist() if self._numbers["steps"][0] > 1 else None
+        return nash_weights(grads.gram(), start=previous)
 
 
-def nash_weights(gram: np.ndarray, ridge: float = 1e-6, iterations: int = 100) -> np.ndarray:
-    """The Nash-MTL weights for a Gram matrix (normalised by its Frobenius norm first)."""
-    m = np.asarray(gram, dtype=np.float64)
-    k = m.shape[0]
-    size = float(np.linalg.norm(m))
-    if not np.isfinite(size) or size <= 0:
-        return np.ones(k)
-    m = m / size + ridge * np.eye(k)
-    a = 1.0 / np.sqrt(np.diag(m))
+def nash_weights(
+    gram: Matrix,
+    ridge: float = 1e-6,
+    iterations: int = 100,
+    start: Sequence[float] | None = None,
+) -> list[float]:
+    """The Nash-MTL weights for a Gram matrix (normalised by its Frobenius norm first).
 
-    def potential(x: np.ndarray) -> float:
-        return float(0.5 * x @ m @ x - np.log(x).sum())
+    Args:
+        gram: K x K inner products of the task gradients.
+        ridge: added to the diagonal of the normalised matrix.
+        iterations: at most this many Newton steps.
+        start: where Newton's method starts (e.g. the previous step's weights); positive weights,
+            else ``1 / sqrt(M_ii)``. The solution doesn't depend on it, only the number of steps.
+    """
+    m = [[float(v) for v in row] for row in gram]
+    k = len(m)
+    size = math.sqrt(sum(v * v for row in m for v in row))
+    if not math.isfinite(size) or size <= 0:
+        return [1.0] * k
+    m = [
+        [v / size + (ridge if i == j else 0.0) for j, v in enumerate(row)]
+        for i, row in enumerate(m)
+    ]
+    if start is not None and len(start) == k and all(0 < v < math.inf for v in start):
+        a = [float(v) for v in start]
+    else:
+        a = [1.0 / math.sqrt(m[i][i]) for i in range(k)]
+
+    def potential(x: list[float]) -> float:
+        return 0.5 * dot(x, matvec(m, x)) - sum(math.log(v) for v in x)
 
     value = potential(a)
     for _ in range(iterations):
-        grad = m @ a - 1.0 / a
-        hessian = m + np.diag(1.0 / a**2)
-        step = np.linalg.solve(hessian, grad)
-        decrement = float(grad @ step)
+        ma = matvec(m, a)
+        grad = [v - 1.0 / ai for v, ai in zip(ma, a, strict=True)]
+        hessian = [
+            [v + (1.0 / (a[i] * a[i]) if i == j else 0.0) for j, v in enumerate(row)]
+            for i, row in enumerate(m)
+        ]
+        solution = solve(hessian, [grad])  # positive definite: singular only through overflow
+        if solution is None:
+            break
+        step = solution[0]
+        decrement = dot(grad, step)
         if decrement <= 1e-13 * (1.0 + abs(value)):
             # The predicted decrease is below what the potential's rounding can show, so a line
-            # search can't judge the step (it accepted ever smaller ones, for all the iterations);
-            # Newton's quadratic convergence makes it the last one.
-            trial = a - step
-            return trial if np.all(trial > 0) else a
+            # search can't judge the step; Newton's quadratic convergence makes it the last one.
+            trial = [ai - si for ai, si in zip(a, step, strict=True)]
+            return trial if min(trial) > 0 else a
         t = 1.0
         while True:  # backtracking: stay positive and decrease the potential
-            trial = a - t * step
-            if np.all(trial > 0):
+            trial = [ai - t * si for ai, si in zip(a, step, strict=True)]
+            if min(trial) > 0:
                 trial_value = potential(trial)
                 if trial_value <= value - 0.25 * t * decrement:
                     break

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients
+from weightsearch.methods.small_linalg import Matrix
 
 
 class PCGrad(GradientBalancer):
@@ -23,25 +26,27 @@ class PCGrad(GradientBalancer):
         "Learning, NeurIPS. https://arxiv.org/abs/2001.06782"
     )
 
-    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> Tensor:
+    def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
         return pcgrad_coefficients(grads.gram())
 
 
-def pcgrad_coefficients(gram: Tensor, orders: list[list[int]] | None = None) -> Tensor:
+def pcgrad_coefficients(gram: Matrix, orders: Sequence[Sequence[int]] | None = None) -> list[float]:
     """The ``c`` with ``sum_i g_i' = sum_j c_j g_j``, from the Gram matrix of the gradients.
 
     Args:
         gram: K x K inner products of the task gradients.
-        orders: for each task, the order in which to visit the others (random if None).
+        orders: for each task, the order in which to visit the others (random if None: one
+            permutation per task from torch's global generator).
     """
-    k = gram.shape[0]
-    m = gram.tolist()
+    m = [[float(v) for v in row] for row in gram]
+    k = len(m)
+    if orders is None:
+        orders = torch.rand(k, k, dtype=torch.float64).argsort(dim=1).tolist()
     total = [0.0] * k
     for i in range(k):
         row = [0.0] * k  # g_i' in the basis of the original gradients
         row[i] = 1.0
-        order = orders[i] if orders is not None else torch.randperm(k).tolist()
-        for j in order:
+        for j in orders[i]:
             if j == i or m[j][j] <= 0:
                 continue
             dot = sum(row[a] * m[a][j] for a in range(k))
@@ -49,4 +54,4 @@ def pcgrad_coefficients(gram: Tensor, orders: list[list[int]] | None = None) -> 
                 row[j] -= dot / m[j][j]
         for a in range(k):
             total[a] += row[a]
-    return torch.tensor(total, dtype=torch.float64)
+    return total

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, backward_weighted
+from weightsearch.methods.base import Balancer
+from weightsearch.methods.small_linalg import softmax
 
 
 class RLW(Balancer):
@@ -21,8 +22,7 @@ class RLW(Balancer):
         "Test for Multi-Task Learning, TMLR. https://arxiv.org/abs/2111.10603"
     )
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        weights = torch.softmax(torch.randn(self.num_tasks, dtype=torch.float64), dim=0)
-        values = weights.tolist()
-        backward_weighted(losses, values)
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
+        weights = softmax(torch.randn(self.num_tasks, dtype=torch.float64).tolist())
+        self._backward_weighted(losses, weights)
         return weights

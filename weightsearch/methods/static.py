@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, backward_weighted
+from weightsearch.methods.base import Balancer
 
 
 class Static(Balancer):
@@ -57,6 +57,5 @@ class Static(Balancer):
         self._fixed = values
         self.applied.copy_(torch.tensor(values, dtype=torch.float64))
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        backward_weighted(losses, self._fixed)
-        return None
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> None:
+        self._backward_weighted(losses, self._fixed)

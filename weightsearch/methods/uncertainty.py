@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, backward_weighted
+from weightsearch.methods.base import Balancer, loss_values
 
 
 class Uncertainty(Balancer):
@@ -56,23 +56,24 @@ class Uncertainty(Balancer):
         self.uncertainty = torch.nn.Parameter(
             torch.full((self.num_tasks,), start, dtype=torch.float64)
         )
-        self._adam(self.uncertainty, lr)
-        self.applied.copy_(torch.from_numpy(self._weights()))
+        self._adam("uncertainty", lr)
+        self.applied.copy_(torch.tensor(self._weights(self.uncertainty.tolist())))
 
-    def _weights(self) -> np.ndarray:
-        # K numbers: numpy, whose per-call cost is a fraction of torch's.
-        u = self.uncertainty.detach().cpu().numpy()
-        return 0.5 * np.exp(-u) if self.form == "kendall" else 0.5 / (u * u)
+    def _weights(self, u: list[float]) -> list[float]:
+        if self.form == "kendall":
+            return [0.5 * math.exp(-s) for s in u]
+        return [0.5 / (c * c) for c in u]
 
-    def _gradient(self, values: np.ndarray) -> np.ndarray:
+    def _gradient(self, u: list[float], values: list[float]) -> list[float]:
         """Gradient of the objective with respect to the uncertainties, in closed form."""
-        u = self.uncertainty.detach().cpu().numpy()
         if self.form == "kendall":  # d/ds (0.5 exp(-s) L + 0.5 s)
-            return 0.5 - 0.5 * np.exp(-u) * values
-        return -values / u**3 + 2 * u / (1 + u * u)  # d/dc (0.5 L / c^2 + log(1 + c^2))
+            return [0.5 - 0.5 * math.exp(-s) * v for s, v in zip(u, values, strict=True)]
+        # d/dc (0.5 L / c^2 + log(1 + c^2))
+        return [-v / c**3 + 2 * c / (1 + c * c) for c, v in zip(u, values, strict=True)]
 
-    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> Tensor | None:
-        weights = self._weights()
-        backward_weighted(losses, weights.tolist())
-        self._adam_step(torch.from_numpy(self._gradient(np.array([v.item() for v in losses]))))
-        return torch.from_numpy(weights)
+    def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
+        u = self._numbers["uncertainty"].tolist()
+        weights = self._weights(u)
+        self._backward_weighted(losses, weights)
+        self._adam_step(self._gradient(u, loss_values(losses)))
+        return weights
