@@ -423,20 +423,25 @@ def _as_features(features: Tensor | Sequence[Tensor] | None) -> list[Tensor] | N
     return items
 
 
+# The graph node that accumulates into a leaf's ``.grad`` (its ``variable``).
+_ACCUMULATE_GRAD = torch._C._functions.AccumulateGrad  # type: ignore[attr-defined]
+
+
 def reachable_leaves(roots: Iterable[Tensor]) -> dict[int, Tensor]:
     """The tensors whose ``.grad`` a backward from ``roots`` accumulates into, keyed by ``id``."""
     leaves: dict[int, Tensor] = {}
-    stack: list[Any] = [r.grad_fn for r in roots if r.grad_fn is not None]
+    stack: list[Any] = [r.grad_fn for r in roots]
     seen: set[Any] = set()
     while stack:
         fn = stack.pop()
         if fn is None or fn in seen:
             continue
         seen.add(fn)
-        variable = getattr(fn, "variable", None)
-        if variable is not None:
+        if type(fn) is _ACCUMULATE_GRAD:
+            variable = fn.variable
             leaves[id(variable)] = variable
-        stack.extend(next_fn for next_fn, _ in fn.next_functions)
+        else:
+            stack += [next_fn for next_fn, _ in fn.next_functions]
     return leaves
 
 

@@ -40,8 +40,9 @@ def pcgrad_coefficients(gram: Matrix, orders: Sequence[Sequence[int]] | None = N
     """
     m = [[float(v) for v in row] for row in gram]
     k = len(m)
-    if orders is None:
-        orders = torch.rand(k, k, dtype=torch.float64).argsort(dim=1).tolist()
+    if orders is None:  # each task's order sorts k random keys (one draw for all tasks)
+        keys = torch.rand(k, k, dtype=torch.float64).tolist()
+        orders = [sorted(range(k), key=row.__getitem__) for row in keys]
     total = [0.0] * k
     for i in range(k):
         row = [0.0] * k  # g_i' in the basis of the original gradients
