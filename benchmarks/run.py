@@ -122,6 +122,22 @@ def step_time_figures(output: str) -> list[Figure]:
                     verdict="met" if match["ok"] == "ok" else "missed",
                 )
             )
+    torchjd = re.compile(
+        r"^vs torchjd (?P<method>\S+) \((?P<aggregator>\w+)\): ours [\d.]+ ms, torchjd [\d.]+ ms "
+        r"-> (?P<ratio>[\d.]+)x torchjd's time"
+    )
+    for line in output.splitlines():
+        match = torchjd.match(line)
+        if match:
+            figures.append(
+                Figure(
+                    name=f"{match['method']} against torchjd's {match['aggregator']}",
+                    ratio=match["ratio"],
+                    baseline="torchjd mtl_backward + jac_to_grad",
+                    target="-",
+                    verdict="-",
+                )
+            )
     return figures
 
 

@@ -10,7 +10,9 @@ A step is forward + backward (the optimiser step is the same for every method an
   shared parameters alone skips the heads' weight gradients (2-3% of it) that no method can skip.
 
 Targets: loss-level methods <= 1.1x plain; gradient-level <= 1.1x the floor; MGDA-UB (features)
-<= 1.35x plain; GradNorm <= 1.3x the floor. Prints a table; ``--quick`` for a short run.
+<= 1.35x plain; GradNorm <= 1.3x the floor. Prints a table; ``--quick`` for a short run. With
+torchjd installed, each gradient-level method is also timed against torchjd's ``mtl_backward`` +
+``jac_to_grad`` with the same aggregator (where torchjd's extras for it are installed).
 
     python benchmarks/step_time.py --quick
 """
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib.metadata
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -64,12 +68,16 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(m_trim_threshold, 1 << 28) and libc.mallopt(m_mmap_threshold, 1 << 25))
 
 
-def compare(steps: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
-    """CPU seconds of single steps, interleaved step by step across the step functions.
+def compare(
+    steps: dict[str, Callable[[], None]], rounds: int, block: int = 3
+) -> dict[str, list[float]]:
+    """CPU seconds of steps, interleaved across the step functions in short blocks.
 
     CPU time of this process (not wall time) and interleaving keep the ratios meaningful on a
     machine shared with other work: being descheduled doesn't count, and each function sees the
-    same cache and frequency conditions as its baselines.
+    same frequency conditions as its baselines. Each round runs every function ``block`` times in
+    a row and times all but the first: a step's cost depends on what ran just before it (the
+    caches and heap it leaves), and in training a step follows a step of its own kind.
     """
     for step in steps.values():
         for _ in range(3):
@@ -77,9 +85,11 @@ def compare(steps: dict[str, Callable[[], None]], rounds: int) -> dict[str, list
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            start = time.process_time()
             step()
-            times[name].append(time.process_time() - start)
+            for _ in range(block - 1):
+                start = time.process_time()
+                step()
+                times[name].append(time.process_time() - start)
     return times
 
 
@@ -97,6 +107,13 @@ def main() -> None:
         help="comma-separated methods to run (default: all), e.g. mgda,pcgrad",
     )
     parser.add_argument(
+        "--batch",
+        type=int,
+        default=256,
+        help="batch size of the reference model (256 is the reference; larger ones show how the "
+        "fixed cost of a step shrinks against the backward passes)",
+    )
+    parser.add_argument(
         "--system-malloc",
         action="store_true",
         help="keep glibc's default trimming of freed memory (noisier ratios)",
@@ -108,7 +125,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = Reference()
-    x, y = torch.randn(256, 64), torch.randn(256, len(TASKS))
+    x, y = torch.randn(args.batch, 64), torch.randn(args.batch, len(TASKS))
     shared = list(model.trunk.parameters())
     params = list(model.parameters())
 
@@ -146,17 +163,13 @@ def main() -> None:
     base = compare(
         {"plain": plain, "floor": floor, "shared only": shared_only, "vmap": batched}, rounds
     )
-    print(f"reference model: MLP 64-256-256, {len(TASKS)} heads, batch 256, 1 thread")
+    print(f"reference model: MLP 64-256-256, {len(TASKS)} heads, batch {args.batch}, 1 thread")
     print(
         f"plain step {statistics.median(base['plain']) * 1e3:.2f} ms CPU; floor (K autograd.grad) "
         f"{ratio(base, 'floor', 'plain'):.2f}x plain; is_grads_batched/vmap "
         f"{ratio(base, 'vmap', 'floor'):.2f}x the floor; the floor on the shared parameters only "
         f"{ratio(base, 'shared only', 'floor'):.2f}x the floor"
     )
-    try:
-        import torchjd  # noqa: F401
-    except ImportError:
-        print("torchjd not installed: no mtl_backward comparison")
     print()
     print(f"{'method':<22}{'kind':<16}{'ms':>7}{'x plain':>9}{'x floor':>9}  target")
     chosen = [m for m in args.methods.split(",") if m] or methods.available()
@@ -191,6 +204,72 @@ def main() -> None:
             f"  <= {limit}x {baseline}: {'ok' if ok else 'MISSED'}"
         )
     print(f"\n{failures} target(s) missed" if failures else "\nall targets met")
+    print()
+    compare_with_torchjd(model, x, y, floor, chosen, rounds)
+
+
+# Our method name -> torchjd aggregator and its arguments, with our defaults' values.
+TORCHJD_AGGREGATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "equal": ("Sum", {}),
+    "mgda": ("MGDA", {}),
+    "pcgrad": ("PCGrad", {}),
+    "cagrad": ("CAGrad", {"c": 0.4}),
+    "imtl": ("IMTLG", {}),
+    "aligned-mtl": ("AlignedMTL", {}),
+    "nash-mtl": ("NashMTL", {"n_tasks": len(TASKS)}),
+}
+
+
+def compare_with_torchjd(
+    model: Reference,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    floor: Callable[[], None],
+    chosen: list[str],
+    rounds: int,
+) -> None:
+    """Time each method against torchjd's mtl_backward + jac_to_grad with the same aggregator.
+
+    torchjd's hyperparameters are its defaults (``c`` of CAGrad set to ours); its MGDA has no
+    gradient normalisation where ours uses ``loss+``. Both fill the same ``.grad`` fields.
+    """
+    try:
+        from torchjd import aggregation
+        from torchjd.autojac import jac_to_grad, mtl_backward
+    except ImportError:
+        print("torchjd not installed: no mtl_backward comparison")
+        return
+    print(f"torchjd {importlib.metadata.version('torchjd')}: mtl_backward + jac_to_grad")
+    shared = list(model.trunk.parameters())
+    heads = [list(head.parameters()) for head in model.heads]
+    for name in [m for m in chosen if m in TORCHJD_AGGREGATORS]:
+        aggregator_name, kwargs = TORCHJD_AGGREGATORS[name]
+        try:
+            aggregator = getattr(aggregation, aggregator_name)(**kwargs)
+        except ImportError as error:  # an aggregator whose solver is one of torchjd's extras
+            print(f"vs torchjd {name} ({aggregator_name}): skipped, {error}")
+            continue
+        balancer = methods.create(name, list(TASKS), shared=model.trunk.parameters())
+
+        def ours(balancer=balancer) -> None:
+            model.zero_grad()
+            losses, _ = model(x, y)
+            balancer.backward(losses)
+
+        def theirs(aggregator=aggregator) -> None:
+            model.zero_grad()
+            losses, features = model(x, y)
+            mtl_backward(list(losses.values()), features, shared_params=shared, tasks_params=heads)
+            jac_to_grad(shared, aggregator)
+
+        times = compare({"floor": floor, "ours": ours, "torchjd": theirs}, rounds)
+        print(
+            f"vs torchjd {name} ({aggregator_name}): ours "
+            f"{statistics.median(times['ours']) * 1e3:.2f} ms, torchjd "
+            f"{statistics.median(times['torchjd']) * 1e3:.2f} ms -> "
+            f"{ratio(times, 'ours', 'torchjd'):.2f}x torchjd's time; torchjd "
+            f"{ratio(times, 'torchjd', 'floor'):.2f}x the floor"
+        )
 
 
 if __name__ == "__main__":
