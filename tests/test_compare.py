@@ -583,6 +583,10 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Runner, str]:
         (["--method-arg", "gradnorm.alpha=abc"], ["gradnorm.alpha", "abc"]),
         (["--method-arg", "nosuch.lr=1"], ["nosuch"]),
         (["--method-arg", "dwa.temperature=2"], ["dwa", "--methods"]),
+        (
+            ["--methods", "equal,uncertainty", "--method-arg", "uncertainty.lr=-1"],
+            ["uncertainty.lr must be positive", "-1.0"],
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_plain_error(studies, args, expected):
@@ -612,3 +616,4 @@ def test_a_changed_method_arg_is_refused_naming_what_changed(run):
     message = run(*args, "--method-arg", "gradnorm.alpha=2").error()
     assert "alpha" in message
     assert "0.5" in message
+

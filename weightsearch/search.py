@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+import torch
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -282,7 +283,7 @@ def run_compare(
     """
     task = load_task(session.task)
     args = {name: dict(values) for name, values in (method_args or {}).items()}
-    _check_methods(methods, args)
+    _check_methods(methods, args, task.losses)
     url = resolve_url(session.storage)
     storage = open_storage(url)
     contenders: dict[str, tuple[str, dict[str, float]]] = {
@@ -326,7 +327,9 @@ def run_compare(
     )
 
 
-def _check_methods(methods: Sequence[str], args: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_methods(
+    methods: Sequence[str], args: Mapping[str, Mapping[str, Any]], losses: Sequence[str]
+) -> None:
     if not methods:
         raise WeightsearchError(
             "--methods is empty. Example: --methods equal,uncertainty,gradnorm,mgda"
@@ -349,6 +352,14 @@ def _check_methods(methods: Sequence[str], args: Mapping[str, Mapping[str, Any]]
             f"--method-arg sets {', '.join(unused)}, which --methods doesn't run. "
             "Add it to --methods or drop the --method-arg."
         )
+    # Each method made once on a stand-in parameter: a hyperparameter its constructor refuses
+    # (a negative learning rate, a torchjd argument left out) stops here, not in every trial.
+    stand_in = torch.zeros(1, requires_grad=True)
+    for name in methods:
+        try:
+            balancing.create(name, list(losses), [stand_in], **args.get(name, {}))
+        except ValueError as exc:
+            raise WeightsearchError(str(exc)) from None
 
 
 def static_contenders(
