@@ -587,6 +587,10 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Runner, str]:
             ["--methods", "equal,uncertainty", "--method-arg", "uncertainty.lr=-1"],
             ["uncertainty.lr must be positive", "-1.0"],
         ),
+        (
+            ["--methods", "equal,torchjd:Nosuch"],
+            ["torchjd", "Nosuch"],
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_plain_error(studies, args, expected):
@@ -617,3 +621,24 @@ def test_a_changed_method_arg_is_refused_naming_what_changed(run):
     assert "alpha" in message
     assert "0.5" in message
 
+
+def test_torchjd_aggregators_run_as_contenders(run):
+    pytest.importorskip("torchjd")
+    result = run(
+        "compare",
+        REGRESS3,
+        "--methods",
+        "equal,torchjd:PCGrad,torchjd:TrimmedMean",
+        "--method-arg",
+        "torchjd:TrimmedMean.trim_number=1",
+        "--seeds",
+        "2",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    contenders = by_name(result.json())
+    assert set(contenders) == {"equal", "torchjd:PCGrad", "torchjd:TrimmedMean"}
+    assert all(contenders[name]["n"] == 2 for name in contenders)
+    message = run("compare", REGRESS3, "--study", "t", "--methods", "torchjd:TrimmedMean").error()
+    assert "torchjd:TrimmedMean takes (trim_number)" in message
+    assert "--method-arg torchjd:TrimmedMean.ARG=VALUE" in message

@@ -240,7 +240,11 @@ def power_scale(
 def compare(
     task: TaskArg,
     methods: Annotated[
-        str, typer.Option(help="Comma-separated balancing methods (see: weightsearch methods).")
+        str,
+        typer.Option(
+            help="Comma-separated balancing methods (see: weightsearch methods); with torchjd "
+            "installed also torchjd:<Aggregator>, e.g. torchjd:UPGrad."
+        ),
     ] = ",".join(DEFAULT_METHODS),
     static: Annotated[
         list[str] | None,

@@ -9,7 +9,8 @@
 
 ``available()`` lists the names, ``describe()`` gives each method's kind, reference and
 hyperparameters (what ``weightsearch methods`` prints), and ``parse_method_args`` reads
-``--method-arg METHOD.KEY=VALUE`` options.
+``--method-arg METHOD.KEY=VALUE`` options. With torchjd installed, each of its aggregators is a
+method too, named ``torchjd:<Aggregator>`` (see ``torchjd_aggregators``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from weightsearch.methods.nash_mtl import NashMTL
 from weightsearch.methods.pcgrad import PCGrad
 from weightsearch.methods.rlw import RLW
 from weightsearch.methods.static import Static
+from weightsearch.methods.torchjd_aggregators import (
+    aggregator_names,
+    is_torchjd_name,
+    torchjd_method,
+)
 from weightsearch.methods.uncertainty import Uncertainty
 
 __all__ = [
@@ -73,18 +79,21 @@ _REGISTRY: dict[str, type[Balancer]] = {cls.name: cls for cls in _CLASSES}
 
 
 def available() -> list[str]:
-    """Names of the registered methods, in a stable order (baselines first)."""
+    """Names of the registered methods, in a stable order (baselines first); torchjd's
+    aggregators (``torchjd:<Aggregator>``) are not listed here, see :func:`describe`."""
     return list(_REGISTRY)
 
 
 def method_class(name: str) -> type[Balancer]:
     """The class registered under ``name``; ValueError listing the known names otherwise."""
+    if is_torchjd_name(name):
+        return torchjd_method(name)
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"method must be one of {', '.join(_REGISTRY)}, but got {name!r}. "
-            f"Run `weightsearch methods` to see them all."
+            f"method must be one of {', '.join(_REGISTRY)} (or torchjd:<Aggregator> with torchjd "
+            f"installed), but got {name!r}. Run `weightsearch methods` to see them all."
         ) from None
 
 
@@ -141,7 +150,7 @@ class MethodInfo:
         """One line for a table: ``normalization=loss+ (none|l2|loss|loss+), use_features=True``."""
         parts = []
         for h in self.hyperparameters:
-            default = "none" if h.default is None else h.default
+            default = "required" if h.required else "none" if h.default is None else h.default
             choices = f" ({h.type_name})" if h.choices else ""
             parts.append(f"{h.name}={default}{choices}")
         return ", ".join(parts) if parts else "-"
@@ -155,16 +164,19 @@ class MethodInfo:
             "summary": self.summary,
             "hyperparameters": {
                 h.name: {"type": h.type_name, "default": h.default, "help": h.help}
+                | ({"required": True} if h.required else {})
                 for h in self.hyperparameters
             },
         }
 
 
 def describe() -> list[MethodInfo]:
-    """Every registered method with its kind, reference and hyperparameters (with defaults)."""
+    """Every registered method with its kind, reference and hyperparameters (with defaults),
+    then torchjd's aggregators when torchjd is installed."""
+    torchjd = [torchjd_method(f"torchjd:{name}") for name in aggregator_names() or ()]
     return [
         MethodInfo(cls.name, cls.kind, cls.reference, cls.summary(), cls.hyperparameters())
-        for cls in _REGISTRY.values()
+        for cls in [*_REGISTRY.values(), *torchjd]
     ]
 
 
@@ -266,6 +278,8 @@ def _convert_mapping(raw: str, where: str, example: str) -> dict[str, float]:
 
 def _example(h: Hyperparameter) -> str:
     choices = h.choices
+    if h.required:
+        return {int: "1", float: "0.5"}.get(h.type, "VALUE")
     if choices:
         return str(choices[-1] if choices[0] == h.default and len(choices) > 1 else choices[0])
     if h.default is None or isinstance(h.default, Mapping):
@@ -299,7 +313,7 @@ def _check_value(method: str, h: Hyperparameter, value: Any) -> None:
         origin = typing.get_origin(option)
         if origin is not None and isinstance(origin, type) and isinstance(value, origin):
             return
-        if option is Any:
+        if option is Any or (isinstance(option, type) and isinstance(value, option)):
             return
     raise ValueError(
         f"{method}.{h.name} must be {h.type_name}, but got {value!r}. "

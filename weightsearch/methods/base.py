@@ -34,12 +34,14 @@ class Hyperparameter:
         type: the annotation, e.g. ``float`` or ``Literal["none", "l2"]``.
         default: the default value (the paper's or the authors' code's).
         help: one line from the class docstring's ``Args:`` section.
+        required: it has no default and must be given (some torchjd aggregators' arguments).
     """
 
     name: str
     type: Any
     default: Any
     help: str = ""
+    required: bool = False
 
     @property
     def choices(self) -> tuple[Any, ...] | None:

@@ -90,7 +90,9 @@ class TaskGradients:
                 for row, g in zip(rows[i], grads[:count], strict=True):
                     row.zero_() if g is None else row.copy_(g)
             if extra:
-                found += [(t, i, g) for t, g in zip(extra, grads[count:]) if g is not None]
+                found += [
+                    (t, i, g) for t, g in zip(extra, grads[count:], strict=True) if g is not None
+                ]
             # Drop this task's gradients before the next backward: kept alive, they raise the
             # loop's peak memory, and the allocator hands pages back to the OS and faults them in
             # again every step (200+ page faults a step, 5-10% of the floor on the reference model).
