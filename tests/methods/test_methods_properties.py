@@ -150,3 +150,34 @@ def test_moving_the_balancer_keeps_its_state_in_float64_on_the_cpu(method: str) 
         assert tensor.device.type == "cpu", name
     weights, _ = _step(model, b, 2)
     assert all(math.isfinite(w) for w in weights.values())
+
+
+def test_heads_whose_gradients_alias_or_broadcast_get_the_weighted_sum(method: str) -> None:
+    # Autograd may hand back one tensor for two leaves (u + v) or a broadcast view (s.sum()):
+    # scaling such gradients in place would scale one twice or write through a stride of 0.
+    cls = methods.method_class(method)
+    if not cls.weighted_sum:
+        pytest.skip(f"{method} doesn't claim a combination of this step's gradients")
+    torch.manual_seed(0)
+    trunk = torch.nn.Linear(3, 4)
+    u, v, s = (torch.nn.Parameter(torch.randn(shape)) for shape in (4, 4, (2, 2)))
+    x = torch.randn(5, 3)
+
+    def losses() -> dict[str, torch.Tensor]:
+        f = torch.tanh(trunk(x))
+        return {
+            "a": (f @ (u + v)).pow(2).mean(),
+            "b": f.pow(2).mean() * s.sum().exp(),
+            "c": (f.sum(1) - 1).pow(2).mean(),
+        }
+
+    b = methods.create(method, losses=["a", "b", "c"], shared=trunk.parameters())
+    b.backward(losses())  # let stateful methods move off their start
+    params = [*trunk.parameters(), u, v, s]
+    for p in params:
+        p.grad = None
+    weights = b.backward(losses())
+    values = losses()
+    expected = torch.autograd.grad(sum(w * values[n] for n, w in weights.items()), params)
+    for p, want in zip(params, expected, strict=True):
+        torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-6)

@@ -154,10 +154,12 @@ class TaskGradients:
         found = self._others
         if not found:
             return
-        # Usually each such leaf (a head) is reached by one task: one foreach op scales them all.
-        grads = [g for _, _, g in found]
-        torch._foreach_mul_(grads, [float(coefficients[i]) for _, i, _ in found])
-        for (leaf, _, _), g in zip(found, grads, strict=True):
+        # One foreach op scales them all, into new tensors: autograd may return one tensor for
+        # two leaves (u + v) or a broadcast view (s.sum()), which scaling in place would get wrong.
+        scaled = torch._foreach_mul(
+            [g for _, _, g in found], [float(coefficients[i]) for _, i, _ in found]
+        )
+        for (leaf, _, _), g in zip(found, scaled, strict=True):
             _add_grad(leaf, g)
         self._others = []
 
