@@ -33,8 +33,8 @@ from typing import Any
 from torch import Tensor
 
 from weightsearch.errors import WeightsearchError
-from weightsearch.methods.base import Balancer, loss_values
-from weightsearch.methods.gradients import TaskGradients
+from weightsearch.methods.base import loss_values
+from weightsearch.methods.gradients import GradientLevel
 from weightsearch.task import Run, default_device, load_task
 
 DEFAULT_STEPS = 20
@@ -144,7 +144,7 @@ class _Measured(BaseException):
     """
 
 
-class ProbeBalancer(Balancer):
+class ProbeBalancer(GradientLevel):
     """Equal weights, measuring each loss's value, shared gradient norm and gradient cosines.
 
     Each ``backward`` computes the K task gradients on the shared parameters, records a
@@ -160,10 +160,7 @@ class ProbeBalancer(Balancer):
     """
 
     name = "probe"
-    kind = "gradient-level"
     reference = "weightsearch probe: equal weights while measuring the task gradients."
-    needs_shared = True
-    _cache_names = (*Balancer._cache_names, "_grads")
 
     def __init__(
         self,
@@ -176,10 +173,6 @@ class ProbeBalancer(Balancer):
         super().__init__(losses, shared)
         self.record = record
         self.steps = steps
-
-    def _reset_caches(self) -> None:
-        super()._reset_caches()
-        self._grads = TaskGradients()
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> None:
         grads = self._grads

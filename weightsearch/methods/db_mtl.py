@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, loss_values
-from weightsearch.methods.gradients import TaskGradients
+from weightsearch.methods.base import loss_values
+from weightsearch.methods.gradients import GradientLevel
 
 _EPS = 1e-8
 
 
-class DBMTL(Balancer):
+class DBMTL(GradientLevel):
     """Dual balancing: the gradients of ``log(L_i + eps)``, averaged over steps, normalised to the
     largest one's norm.
 
@@ -35,10 +35,7 @@ class DBMTL(Balancer):
     )
     average: Tensor
     steps: Tensor
-    kind = "gradient-level"
-    needs_shared = True
     weighted_sum = False
-    _cache_names = (*Balancer._cache_names, "_grads")
 
     def __init__(
         self,
@@ -63,10 +60,6 @@ class DBMTL(Balancer):
             "average", torch.zeros(self.num_tasks, size, dtype=first.dtype, device=first.device)
         )
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
-
-    def _reset_caches(self) -> None:
-        super()._reset_caches()
-        self._grads = TaskGradients()
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
         grads = self._grads

@@ -182,11 +182,10 @@ def _add_grad(p: Tensor, g: Tensor) -> None:
         p.grad.add_(g)
 
 
-class GradientBalancer(Balancer):
-    """Base of methods that set per-task coefficients from the gradients on the shared parameters.
+class GradientLevel(Balancer):
+    """Base of the methods that look at each task's gradient on the shared parameters.
 
-    Subclasses implement :meth:`_coefficients`; every parameter then gets the gradient of
-    ``sum(c_i * L_i)``.
+    ``self._grads`` is the :class:`TaskGradients` workspace they fill each step.
     """
 
     kind = "gradient-level"
@@ -196,6 +195,14 @@ class GradientBalancer(Balancer):
     def _reset_caches(self) -> None:
         super()._reset_caches()
         self._grads = TaskGradients()
+
+
+class GradientBalancer(GradientLevel):
+    """Base of methods that set per-task coefficients from the gradients on the shared parameters.
+
+    Subclasses implement :meth:`_coefficients`; every parameter then gets the gradient of
+    ``sum(c_i * L_i)``.
+    """
 
     def _backward(
         self, losses: list[Tensor], features: list[Tensor] | None

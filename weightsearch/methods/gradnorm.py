@@ -9,13 +9,13 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, loss_values
-from weightsearch.methods.gradients import TaskGradients
+from weightsearch.methods.base import loss_values
+from weightsearch.methods.gradients import GradientLevel
 
 _TINY = 1e-12
 
 
-class GradNorm(Balancer):
+class GradNorm(GradientLevel):
     """Weights ``w_i`` learned so that ``||grad_W w_i L_i||`` tracks each task's training rate.
 
     Each step the model gets the gradient of ``sum(w_i L_i)``; then, with ``G_i = w_i ||grad_W
@@ -32,15 +32,12 @@ class GradNorm(Balancer):
     """
 
     name = "gradnorm"
-    kind = "gradient-level"
     reference = (
         "Chen, Badrinarayanan, Lee & Rabinovich 2018, GradNorm: Gradient Normalization for "
         "Adaptive Loss Balancing in Deep Multitask Networks, ICML. https://arxiv.org/abs/1711.02257"
     )
     initial_losses: Tensor
     started: Tensor
-    needs_shared = True
-    _cache_names = (*Balancer._cache_names, "_grads")
 
     def __init__(
         self,
@@ -67,10 +64,6 @@ class GradNorm(Balancer):
         self.register_buffer("initial_losses", torch.zeros(self.num_tasks, dtype=torch.float64))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
         self._adam("task_weights", lr)
-
-    def _reset_caches(self) -> None:
-        super()._reset_caches()
-        self._grads = TaskGradients()
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
         weights = self._numbers["task_weights"].tolist()

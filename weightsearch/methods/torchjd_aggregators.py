@@ -26,20 +26,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, Hyperparameter
-from weightsearch.methods.gradients import TaskGradients
+from weightsearch.methods.base import Hyperparameter
+from weightsearch.methods.gradients import GradientLevel
 
 PREFIX = "torchjd:"
 
 
-class TorchJDMethod(Balancer):
+class TorchJDMethod(GradientLevel):
     """Base of the ``torchjd:<Aggregator>`` methods; :func:`torchjd_method` makes one per name."""
 
-    kind = "gradient-level"
-    needs_shared = True
     # The heads get their plain gradients, not the weighted ones (torchjd's mtl_backward).
     weighted_sum = False
-    _cache_names = (*Balancer._cache_names, "_grads")
 
     def __init__(
         self, losses: Sequence[str], shared: Iterable[Tensor] | Tensor = (), **options: Any
@@ -63,10 +60,6 @@ class TorchJDMethod(Balancer):
     @abc.abstractmethod
     def aggregator_class(cls) -> type:
         """The torchjd aggregator class this method runs."""
-
-    def _reset_caches(self) -> None:
-        super()._reset_caches()
-        self._grads = TaskGradients()
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
         from torchjd.aggregation import GramianWeightedAggregator, WeightedAggregator
