@@ -109,9 +109,12 @@ def step_time_figures(output: str) -> list[Figure]:
         r"^(?P<label>\S.*?)\s+(?P<kind>\S+)\s+[\d.]+\s+(?P<plain>[\d.]+)\s+(?P<floor>[\d.]+)"
         r"\s+<= (?P<limit>[\d.]+)x (?P<baseline>plain|floor): (?P<ok>ok|MISSED)$"
     )
+    torchjd = re.compile(
+        r"^vs torchjd (?P<method>\S+) \((?P<aggregator>\w+)\): ours [\d.]+ ms, torchjd [\d.]+ ms "
+        r"-> (?P<ratio>[\d.]+)x torchjd's time"
+    )
     for line in output.splitlines():
-        match = row.match(line)
-        if match:
+        if match := row.match(line):
             baseline = match["baseline"]
             figures.append(
                 Figure(
@@ -122,13 +125,7 @@ def step_time_figures(output: str) -> list[Figure]:
                     verdict="met" if match["ok"] == "ok" else "missed",
                 )
             )
-    torchjd = re.compile(
-        r"^vs torchjd (?P<method>\S+) \((?P<aggregator>\w+)\): ours [\d.]+ ms, torchjd [\d.]+ ms "
-        r"-> (?P<ratio>[\d.]+)x torchjd's time"
-    )
-    for line in output.splitlines():
-        match = torchjd.match(line)
-        if match:
+        elif match := torchjd.match(line):
             figures.append(
                 Figure(
                     name=f"{match['method']} against torchjd's {match['aggregator']}",
