@@ -199,11 +199,11 @@ class Balancer(torch.nn.Module, abc.ABC):
         if not self._checked_reach:
             self._check_reach(values)
         applied = self._backward(values, _as_features(features))
-        view = self._numbers["applied"]
         if applied is not None:
+            view = self._numbers["applied"]
             for i, w in enumerate(applied):
                 view[i] = w
-        return dict(zip(self.loss_names, view.tolist(), strict=True))
+        return self.weights
 
     @abc.abstractmethod
     def _backward(
