@@ -105,9 +105,12 @@ def step_time_figures(output: str) -> list[Figure]:
         figures.append(
             Figure("floor on the shared parameters only", shared_only[1], "floor", "-", "-")
         )
+    direct = re.search(r"the floor with the engine called directly ([\d.]+)x the floor", output)
+    if direct:
+        figures.append(Figure("floor, engine called directly", direct[1], "floor", "-", "-"))
     row = re.compile(
         r"^(?P<label>\S.*?)\s+(?P<kind>\S+)\s+[\d.]+\s+(?P<plain>[\d.]+)\s+(?P<floor>[\d.]+)"
-        r"\s+<= (?P<limit>[\d.]+)x (?P<baseline>plain|floor): (?P<ok>ok|MISSED)$"
+        r"(?:\s+[\d.]+)?\s+<= (?P<limit>[\d.]+)x (?P<baseline>plain|floor): (?P<ok>ok|MISSED)$"
     )
     torchjd = re.compile(
         r"^vs torchjd (?P<method>\S+) \((?P<aggregator>\w+)\): ours [\d.]+ ms, torchjd [\d.]+ ms "

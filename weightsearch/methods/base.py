@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Literal, Protocol
 import torch
 from torch import Tensor
 
+from weightsearch.methods import engine
+
 Kind = Literal["loss-level", "gradient-level", "representation-level"]
 
 
@@ -296,7 +298,7 @@ class Balancer(torch.nn.Module, abc.ABC):
         else:
             for i, w in enumerate(weights):
                 view[i] = w
-        torch.autograd.backward(list(losses), grad_tensors=scales)
+        engine.backward(losses, scales, engine.direct(losses))
 
     def _adam(self, param: str, lr: float, weight_decay: float = 0.0) -> None:
         """Give the method its own Adam over the parameter named ``param``; the user's optimiser

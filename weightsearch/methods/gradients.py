@@ -2,8 +2,9 @@
 
 Gradient-level methods look at each task's gradient on the shared parameters, pick one coefficient
 per task, and apply ``sum(c_i * grad L_i)``. Computing the K gradients is the cost: one
-``torch.autograd.grad`` call per task with ``retain_graph`` (on a CPU this loop beat the batched
-``is_grads_batched``/vmap path; see ``benchmarks/step_time.py``). The same calls also return each
+``torch.autograd.grad`` call per task with ``retain_graph``, made on the engine directly where
+that is safe (``engine.py``); on a CPU this loop beat the batched ``is_grads_batched``/vmap path
+(see ``benchmarks/step_time.py``). The same calls also return each
 task's gradient on the parameters only it reaches (its head), so the head gradients come for free
 and no extra backward is needed: every parameter ends with the gradient of ``sum(c_i * L_i)``.
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from weightsearch.methods import engine
 from weightsearch.methods.base import Balancer, NumberView, number_view, reachable_leaves
 
 
@@ -41,6 +43,7 @@ class TaskGradients:
         self._coefficients = torch.empty(0)
         self._coefficient_view: NumberView | None = None
         self._inputs: list[Tensor] = []
+        self._direct_inputs = False
         self._others: list[tuple[Tensor, int, Tensor]] = []
         self._gram: list[list[float]] | None = None
 
@@ -66,7 +69,7 @@ class TaskGradients:
         self._inputs = inputs
         self._gram = None
         first = inputs[0]
-        key = (len(losses), first.dtype, first.device, *(t.shape for t in inputs))
+        key = (len(losses), first.dtype, first.device, *((type(t), t.shape) for t in inputs))
         if key != self._key:
             self._allocate(key, len(losses), inputs)
         rows = self._rows
@@ -78,14 +81,13 @@ class TaskGradients:
         found: list[tuple[Tensor, int, Tensor]] = []
         self._others = found
         count = len(inputs)
-        targets = inputs + extra
+        targets = (*inputs, *extra)
+        fast = self._direct_inputs and engine.direct([*losses, *extra])
         last = len(losses) - 1
         for i, loss in enumerate(losses):
-            grads = torch.autograd.grad(
-                loss, targets, retain_graph=retain_graph or i < last, allow_unused=True
-            )
+            grads = engine.gradients(loss, targets, retain_graph or i < last, fast)
             try:
-                torch._foreach_copy_(rows[i], grads[:count])
+                torch._foreach_copy_(rows[i], grads[:count])  # type: ignore[arg-type]
             except TypeError:  # an input this loss doesn't reach: its gradient is None
                 for row, g in zip(rows[i], grads[:count], strict=True):
                     row.zero_() if g is None else row.copy_(g)
@@ -117,6 +119,7 @@ class TaskGradients:
         ]
         self._coefficients = torch.zeros(k, dtype=first.dtype, device=first.device)
         self._coefficient_view = number_view(self._coefficients)
+        self._direct_inputs = engine.direct(inputs)
         self._key = key
 
     def gram(self) -> list[list[float]]:

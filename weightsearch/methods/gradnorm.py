@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from weightsearch.methods import engine
 from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientLevel
 
@@ -74,11 +75,11 @@ class GradNorm(GradientLevel):
             norms = [math.sqrt(max(gram[i][i], 0.0)) for i in range(len(losses))]
             grads.accumulate(weights)
         else:
+            layer = tuple(self._layer_weight)
+            fast = engine.direct([*losses, *layer])
             norms = []
             for loss in losses:
-                (g,) = torch.autograd.grad(
-                    loss, self._layer_weight, retain_graph=True, allow_unused=True
-                )
+                (g,) = engine.gradients(loss, layer, True, fast)
                 norms.append(0.0 if g is None else torch.linalg.vector_norm(g).item())
             self._backward_weighted(losses, weights)
         self._update(norms, loss_values(losses))
