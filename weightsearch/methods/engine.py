@@ -29,7 +29,7 @@ def direct(tensors: Sequence[Tensor]) -> bool:
     """Whether backward passes over these tensors may skip the public functions' wrappers."""
     return (
         _run_backward is not None
-        and all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)
+        and all(type(t) in _PLAIN and t.is_cpu for t in tensors)
         and not _autograd_log.isEnabledFor(logging.DEBUG)
     )
 
