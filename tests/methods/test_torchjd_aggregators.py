@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import importlib.metadata
+import io
 import math
 import pickle
 
@@ -90,6 +91,45 @@ def test_deterministic_under_a_seed_and_state_round_trip(name: str) -> None:
     after = b.backward(model.losses(batch(2))[0])
     torch.manual_seed(3)
     assert copy_.backward(model.losses(batch(2))[0]) == after
+
+
+# Stateful aggregators, with options under which their state changes the next step.
+STATEFUL = {"GradVac": {}, "PCD": {}, "ExcessMTL": {"robust_step_size": 0.01}}
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_a_stateful_aggregator_resumes_from_a_saved_state_dict(name: str) -> None:
+    options = STATEFUL[name]
+    model, b, _ = _ours(name, **options)
+    for seed in (2, 3):
+        model.zero_grad()
+        b.backward(model.losses(batch(seed))[0])
+    saved = io.BytesIO()
+    torch.save(b.state_dict(), saved)
+    saved.seek(0)
+    resumed = methods.create(f"torchjd:{name}", LOSSES, model.trunk.parameters(), **options)
+    resumed.load_state_dict(torch.load(saved, weights_only=True))
+    steps = []
+    for balancer in (b, resumed):
+        model.zero_grad()
+        torch.manual_seed(4)
+        weights = balancer.backward(model.losses(batch(4))[0])
+        steps.append((weights, [g.clone() for g in grads(model)]))
+    assert steps[0][0] == steps[1][0]
+    for got, want in zip(steps[1][1], steps[0][1], strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    # A fresh aggregator, given the state of a stateful one, would differ: the state matters.
+    model.zero_grad()
+    torch.manual_seed(4)
+    fresh = methods.create(f"torchjd:{name}", LOSSES, model.trunk.parameters(), **options)
+    assert fresh.backward(model.losses(batch(4))[0]) != steps[0][0]
+
+
+def test_a_state_of_another_aggregator_is_refused() -> None:
+    _, b, _ = _ours("GradVac")
+    other = methods.create("torchjd:PCGrad", LOSSES, make().trunk.parameters())
+    with pytest.raises(ValueError, match="not one of torchjd:PCGrad"):
+        other.load_state_dict(b.state_dict())
 
 
 def test_copies_and_pickles_find_the_method_class() -> None:

@@ -46,7 +46,8 @@ class TorchJDMethod(GradientLevel):
         if "n_tasks" in inspect.signature(aggregator_class).parameters:
             options.setdefault("n_tasks", self.num_tasks)
         try:
-            #: The torchjd aggregator (a module: its buffers, if any, are in state_dict()).
+            #: The torchjd aggregator (a module: its buffers, and what else it keeps between steps
+            #: (:meth:`get_extra_state`), are in state_dict()).
             self.aggregator = aggregator_class(**options)
         except ImportError as error:  # a solver from one of torchjd's extras
             raise ValueError(f"{self.name} can't be created here: {error}") from None
@@ -55,6 +56,54 @@ class TorchJDMethod(GradientLevel):
                 f"{self.name} takes {_signature_text(aggregator_class)}, but {error}. Set its "
                 f"arguments with --method-arg {self.name}.ARG=VALUE."
             ) from None
+        self._initial_attributes = _attributes(self.aggregator)
+
+    def get_extra_state(self) -> dict[str, dict[str, Any]]:
+        """What a stateful aggregator keeps besides its buffers' values, for ``state_dict()``.
+
+        torchjd's stateful aggregators (GradVac, PCD, ExcessMTL, NashMTL) create their buffers on
+        first use and record in a plain attribute what they were made for (number of tasks,
+        dtype); a new aggregator has neither, so a loaded state would be refused (no buffer to
+        load into) or thrown away at the next step. Saved: the attributes that changed since
+        creation and the buffers' shapes, dtypes and devices; their values are the state_dict's
+        buffers.
+        """
+        initial = self._initial_attributes
+        state: dict[str, dict[str, Any]] = {}
+        for name, module in self.aggregator.named_modules():
+            before = initial.get(name, {})
+            changed = {
+                key: value
+                for key, value in _attributes_of(module).items()
+                if key not in before or before[key] != value
+            }
+            buffers = {
+                key: None if b is None else (tuple(b.shape), b.dtype, b.device)
+                for key, b in module._buffers.items()
+            }
+            state[name] = {"type": type(module).__name__, "attributes": changed, "buffers": buffers}
+        return state
+
+    def set_extra_state(self, state: dict[str, dict[str, Any]]) -> None:
+        modules = dict(self.aggregator.named_modules())
+        for name, saved in state.items():
+            module = modules.get(name)
+            if (
+                module is None
+                or type(module).__name__ != saved["type"]
+                or not saved["buffers"].keys() <= module._buffers.keys()
+            ):
+                raise ValueError(
+                    f"this state_dict is not one of {self.name} (its aggregator's part {name!r} "
+                    f"differs). Load a state saved by the same method."
+                )
+            module.__dict__.update(saved["attributes"])
+            for key, spec in saved["buffers"].items():
+                # Made as saved (the aggregator keeps them where the gradients are); the
+                # state_dict's values are loaded into them next.
+                module._buffers[key] = (
+                    None if spec is None else torch.empty(spec[0], dtype=spec[1], device=spec[2])
+                )
 
     @classmethod
     @abc.abstractmethod
@@ -184,6 +233,28 @@ def __getattr__(name: str) -> type[TorchJDMethod]:
     if name.startswith("TorchJD") and aggregator in (aggregator_names() or ()):
         return _method_class(aggregator)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_MODULE_INTERNALS = frozenset(vars(torch.nn.Module()))
+
+
+def _attributes(aggregator: torch.nn.Module) -> dict[str, dict[str, Any]]:
+    return {name: _attributes_of(m) for name, m in aggregator.named_modules()}
+
+
+def _attributes_of(module: torch.nn.Module) -> dict[str, Any]:
+    """A module's own attributes that are plain data (numbers, dtypes, tuples of them)."""
+    return {
+        key: value
+        for key, value in vars(module).items()
+        if key not in _MODULE_INTERNALS and _plain_data(value)
+    }
+
+
+def _plain_data(value: Any) -> bool:
+    if isinstance(value, tuple | list):
+        return all(_plain_data(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | str | torch.dtype | torch.device)
 
 
 def _shown(default: Any) -> Any:
