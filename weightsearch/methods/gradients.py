@@ -4,9 +4,9 @@ Gradient-level methods look at each task's gradient on the shared parameters, pi
 per task, and apply ``sum(c_i * grad L_i)``. Computing the K gradients is the cost: one
 ``torch.autograd.grad`` call per task with ``retain_graph``, made on the engine directly where
 that is safe (``engine.py``); on a CPU this loop beat the batched ``is_grads_batched``/vmap path
-(see ``benchmarks/step_time.py``). The same calls also return each
-task's gradient on the parameters only it reaches (its head), so the head gradients come for free
-and no extra backward is needed: every parameter ends with the gradient of ``sum(c_i * L_i)``.
+(see ``benchmarks/step_time.py``). The same calls also return each task's gradient on the
+parameters only it reaches (its head), so the head gradients come for free and no extra backward
+is needed: every parameter ends with the gradient of ``sum(c_i * L_i)``.
 
 Everything around those calls is kept to a few tensor operations a step (one copy per task into a
 reused matrix, one matrix product for the Gram matrix, one for the combination): on a small model
