@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from weightsearch import methods
-from weightsearch.methods import nash_mtl
+from weightsearch.methods import cagrad, nash_mtl
 from weightsearch.methods.cagrad import cagrad_coefficients
 from weightsearch.methods.mgda import min_norm_weights
 from weightsearch.methods.pcgrad import pcgrad_coefficients
@@ -241,6 +241,37 @@ def test_cagrad_solution_is_optimal() -> None:
         v = rng.normal(size=4)
         candidate = g0 + c * np.linalg.norm(g0) * v / np.linalg.norm(v)
         assert min(g @ candidate) <= best + 1e-4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cagrad_support_search_finds_the_minimum(seed: int) -> None:
+    # The weights minimise w.u + r ||g_w|| on the simplex whatever support the search tries first:
+    # gradient scales spread over 1e-2..1e2 put the minimum on vertices, edges and the interior.
+    rng = np.random.default_rng(seed)
+    k = 2 + seed % 4
+    g = rng.normal(size=(k, 5)) * np.logspace(-2, 2, k)[rng.permutation(k)][:, None]
+    m = g @ g.T
+    m = m / (np.trace(m) / k)
+    u = m.mean(1)
+    r = 0.4 * math.sqrt(u.mean() + 1e-8)
+    weights = np.array(cagrad._solve_by_support(m.tolist(), u.tolist(), r))
+
+    def objective(w: np.ndarray) -> np.ndarray:
+        return w @ u + r * np.sqrt(np.maximum(np.einsum("...i,ij,...j->...", w, m, w), 0.0))
+
+    samples = np.concatenate([np.eye(k), rng.dirichlet(np.full(k, 0.3), size=20000)])
+    assert weights.min() >= 0
+    assert math.isclose(weights.sum(), 1.0)
+    assert objective(weights) <= objective(samples).min() + 1e-9
+
+
+def test_cagrad_minimum_on_a_vertex() -> None:
+    # One tiny gradient (the reference model at its start): the minimum is that task alone.
+    g = np.array([[0.4, 0.0, 0.1], [0.0, 3.9, 0.0], [0.01, -0.02, 0.03]])
+    m = g @ g.T
+    u = m.mean(1)
+    weights = cagrad._solve_by_support(m.tolist(), u.tolist(), 0.4 * math.sqrt(u.mean()))
+    close(weights, [0.0, 0.0, 1.0])
 
 
 def test_imtl_equal_projections() -> None:

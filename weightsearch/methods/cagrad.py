@@ -72,44 +72,88 @@ _ENUMERATE_UP_TO = 6
 
 
 def _solve_by_support(m: list[list[float]], u: list[float], r: float) -> list[float] | None:
-    """Exact minimiser of ``w.u + r sqrt(w^T M w)`` on the simplex, by trying each support.
+    """Exact minimiser of ``w.u + r sqrt(w^T M w)`` on the simplex, by trying supports.
 
     On a support S, stationarity gives ``w_S = (mu a - b) / (mu A - B)`` with ``a = M_SS^-1 1``,
     ``b = M_SS^-1 u_S``, ``A = 1.a``, ``B = 1.b``, ``C = u_S.b`` and ``mu`` the larger root of
     ``A mu^2 - 2 B mu + C - r^2 = 0``; the support whose ``w`` is non-negative and satisfies
-    ``u_j + (mu A - B) (M w)_j >= mu`` off the support is optimal (the problem is convex). Returns
-    None when no support qualifies (singular blocks: parallel gradients).
+    ``u_j + (mu A - B) (M w)_j >= mu`` off the support is optimal (the problem is convex).
+
+    The order of the supports matters for speed only: first the vertex of least objective (the
+    one single task that can be optimal), then all tasks and supports dropping, one at a time, the
+    task of least weight in the last candidate, then every other support from the largest down.
+    The reference model's optimum is a vertex, which the fixed order alone reached at the seventh
+    solve, a fifth of the step's Python. Returns None when no support qualifies (singular blocks:
+    parallel gradients).
     """
     k = len(u)
-    tol = 1e-9
+    vertex = min(range(k), key=lambda i: u[i] + r * math.sqrt(max(m[i][i], 0.0)))
+    tried: set[tuple[int, ...]] = set()
+
+    def attempt(support: tuple[int, ...]) -> tuple[list[float] | None, list[float] | None]:
+        tried.add(support)
+        candidate = _support_candidate(m, u, r, support)
+        if candidate is None:
+            return None, None
+        return candidate[0], _if_optimal(m, u, *candidate)
+
+    _, optimum = attempt((vertex,))
+    support: tuple[int, ...] = tuple(range(k))
+    while optimum is None and support and support not in tried:
+        w, optimum = attempt(support)
+        if w is None:
+            break
+        worst = min(support, key=w.__getitem__)
+        support = tuple(i for i in support if i != worst)
     for size in range(k, 0, -1):
         for support in itertools.combinations(range(k), size):
-            block = [[m[i][j] for j in support] for i in support]
-            u_s = [u[i] for i in support]
-            solution = solve(block, [[1.0] * size, u_s])  # both right-hand sides at once
-            if solution is None:
-                continue
-            a, b = solution
-            big_a, big_b, big_c = sum(a), sum(b), dot(u_s, b)
-            disc = big_b**2 - big_a * (big_c - r**2)
-            if big_a <= 0 or disc < 0:
-                continue
-            mu = (big_b + math.sqrt(disc)) / big_a
-            denom = mu * big_a - big_b
-            if denom <= 0:
-                continue
-            w = [0.0] * k
-            for i, ai, bi in zip(support, a, b, strict=True):
-                w[i] = (mu * ai - bi) / denom
-            if min(w) < -tol or not all(math.isfinite(v) for v in w):
-                continue
-            mw = matvec(m, w)
-            bound = mu - tol * max(1.0, abs(mu))
-            if all(uj + denom * mj >= bound for uj, mj in zip(u, mw, strict=True)):
-                clipped = [max(v, 0.0) for v in w]
-                total = sum(clipped)
-                return [v / total for v in clipped]
-    return None
+            if optimum is not None:
+                return optimum
+            if support not in tried:
+                _, optimum = attempt(support)
+    return optimum
+
+
+def _support_candidate(
+    m: list[list[float]], u: list[float], r: float, support: tuple[int, ...]
+) -> tuple[list[float], float, float] | None:
+    """The stationary point ``w`` with weights only on ``support``, its ``mu`` and ``mu A - B``,
+    or None where there is none (a singular block, no real root)."""
+    k = len(u)
+    size = len(support)
+    block = [[m[i][j] for j in support] for i in support]
+    u_s = [u[i] for i in support]
+    solution = solve(block, [[1.0] * size, u_s])  # both right-hand sides at once
+    if solution is None:
+        return None
+    a, b = solution
+    big_a, big_b, big_c = sum(a), sum(b), dot(u_s, b)
+    disc = big_b**2 - big_a * (big_c - r**2)
+    if big_a <= 0 or disc < 0:
+        return None
+    mu = (big_b + math.sqrt(disc)) / big_a
+    denom = mu * big_a - big_b
+    if denom <= 0:
+        return None
+    w = [0.0] * k
+    for i, ai, bi in zip(support, a, b, strict=True):
+        w[i] = (mu * ai - bi) / denom
+    return w, mu, denom
+
+
+def _if_optimal(
+    m: list[list[float]], u: list[float], w: list[float], mu: float, denom: float
+) -> list[float] | None:
+    """``w`` normalised if it is non-negative and optimal off its support, else None."""
+    tol = 1e-9
+    if min(w) < -tol or not all(math.isfinite(v) for v in w):
+        return None
+    bound = mu - tol * max(1.0, abs(mu))
+    if not all(uj + denom * mj >= bound for uj, mj in zip(u, matvec(m, w), strict=True)):
+        return None
+    clipped = [max(v, 0.0) for v in w]
+    total = sum(clipped)
+    return [v / total for v in clipped]
 
 
 def _solve_slsqp(m: list[list[float]], u: list[float], r: float) -> list[float]:
