@@ -44,7 +44,8 @@ class TaskGradients:
         self._coefficient_view: NumberView | None = None
         self._inputs: list[Tensor] = []
         self._direct_inputs = False
-        self._others: list[tuple[Tensor, int, Tensor]] = []
+        self._extra: list[Tensor] = []
+        self._tails: list[tuple[Tensor | None, ...]] = []
         self._gram: list[list[float]] | None = None
 
     def compute(
@@ -78,8 +79,8 @@ class TaskGradients:
             ids = {id(t) for t in inputs}
             # One traversal for all losses: a leaf a loss doesn't reach comes back as None.
             extra = [t for k, t in reachable_leaves(losses).items() if k not in ids]
-        found: list[tuple[Tensor, int, Tensor]] = []
-        self._others = found
+        tails: list[tuple[Tensor | None, ...]] = []
+        self._extra, self._tails = extra, tails
         count = len(inputs)
         targets = (*inputs, *extra)
         fast = self._direct_inputs and engine.direct([*losses, *extra])
@@ -91,10 +92,8 @@ class TaskGradients:
             except TypeError:  # an input this loss doesn't reach: its gradient is None
                 for row, g in zip(rows[i], grads[:count], strict=True):
                     row.zero_() if g is None else row.copy_(g)
-            if extra:
-                found += [
-                    (t, i, g) for t, g in zip(extra, grads[count:], strict=True) if g is not None
-                ]
+            if extra:  # sorted out in accumulate: Python here runs on caches the backward left cold
+                tails.append(grads[count:])
             # Drop this task's gradients before the next backward: kept alive, they raise the
             # loop's peak memory, and the allocator hands pages back to the OS and faults them in
             # again every step (200+ page faults a step, 5-10% of the floor on the reference model).
@@ -154,17 +153,23 @@ class TaskGradients:
         start = flat.storage_offset()
         for p, (shape, strides, offset) in zip(self._inputs, self._layout, strict=True):
             _add_grad(p, flat.as_strided(shape, strides, start + offset))
-        found = self._others
-        if not found:
+        extra, tails = self._extra, self._tails
+        if not tails:
             return
+        leaves: list[Tensor] = []
+        found: list[Tensor] = []
+        scales: list[float] = []
+        for c, tail in zip(coefficients, tails, strict=True):
+            for leaf, g in zip(extra, tail, strict=True):
+                if g is not None:
+                    leaves.append(leaf)
+                    found.append(g)
+                    scales.append(float(c))
         # One foreach op scales them all, into new tensors: autograd may return one tensor for
         # two leaves (u + v) or a broadcast view (s.sum()), which scaling in place would get wrong.
-        scaled = torch._foreach_mul(
-            [g for _, _, g in found], [float(coefficients[i]) for _, i, _ in found]
-        )
-        for (leaf, _, _), g in zip(found, scaled, strict=True):
+        for leaf, g in zip(leaves, torch._foreach_mul(found, scales), strict=True):
             _add_grad(leaf, g)
-        self._others = []
+        self._tails = []
 
 
 def _contiguous_strides(shape: torch.Size) -> tuple[int, ...]:
