@@ -321,6 +321,16 @@ def test_db_mtl_first_step() -> None:
     close(grad, [0.1 * 2, 0.1 * 0.5 * 4], 1e-6)
 
 
+def test_db_mtl_average_decays_with_the_step() -> None:
+    # beta_sigma 0.5: b = 0.9 at step 1, 0.9 / sqrt(2) at step 2; h constant, so m = w h with
+    # w = (1 - 0.9) * b2 + (1 - b2); the update is max|m| * (1, 1) = 2 w (1, 1)
+    b2 = 0.9 / 2**0.5
+    w = 0.1 * b2 + (1 - b2)
+    weights, grad, _ = run("db-mtl", [[4, 0], [0, 1]], [2.0, 2.0], steps=2, beta_sigma=0.5)
+    close(weights, [1, 4], 1e-6)
+    close(grad, [2 * w, 2 * w], 1e-6)
+
+
 @pytest.mark.parametrize("method", ["mgda", "imtl", "aligned-mtl", "nash-mtl", "cagrad"])
 def test_scale_free_methods_ignore_a_common_scale(method: str) -> None:
     gs = [[1.0, 0.2, 0.0], [0.3, 2.0, 0.1], [0.5, -0.5, 1.0]]
