@@ -285,6 +285,18 @@ def test_imtl_equal_projections() -> None:
     close(projections, [projections[0]] * 3)
 
 
+def test_imtl_direction_ignores_gradient_scales() -> None:
+    # What docs/methods.md says of IMTL-L's hybrid: IMTL-G on exp(s_i) * g_i moves along the same
+    # direction as on g_i; only the length changes.
+    gs = np.array([[1.0, 0.2, 0.0], [0.3, 2.0, 0.1], [-0.2, 0.1, 0.5]])
+    _, grad, _ = run("imtl", gs.tolist())
+    scales = np.array([[0.01], [3.0], [40.0]])
+    _, scaled, _ = run("imtl", (gs * scales).tolist())
+    cosine = float(grad @ scaled) / float(grad.norm() * scaled.norm())
+    close(cosine, 1.0)
+    assert not np.isclose(float(scaled.norm()), float(grad.norm()))
+
+
 def test_aligned_mtl_orthogonal_pair() -> None:
     # Gram diag(4, 1): singular values (2, 1); B = 1 * diag(1/2, 1): both aligned gradients unit
     close(run("aligned-mtl", [[2, 0], [0, 1]])[0], [0.5, 1.0])

@@ -19,8 +19,14 @@ class IMTL(GradientBalancer):
 
     Closed form of the paper: with ``D = [g_1 - g_i]`` and ``U = [u_1 - u_i]`` for ``i = 2..K``,
     ``a_2..K = g_1 U^T (D U^T)^-1`` and ``a_1 = 1 - sum(a_2..K)``; computed from the Gram matrix,
-    with a least-squares solve when the gradients are parallel. Only the gradient part (IMTL-G)
-    is implemented; the loss part (IMTL-L) is not.
+    with a least-squares solve when the gradients are parallel.
+
+    Only the gradient part (IMTL-G) is a method here. The loss part, IMTL-L, minimises
+    ``exp(s_i) * L_i - s_i`` over a learned ``s_i``: with ``s_i = -log(sigma_i^2)`` that is twice
+    the objective of ``uncertainty`` (``kendall`` form), so it is that method with every weight
+    doubled. The paper's hybrid (IMTL-G on the gradients of ``exp(s_i) * L_i``) has the direction
+    of IMTL-G, since the projections on unit gradients don't change when a gradient is scaled;
+    only the length of the update differs.
     """
 
     name = "imtl"
