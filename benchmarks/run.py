@@ -47,6 +47,7 @@ class Figure:
     baseline: str
     target: str
     verdict: str  # "met", "missed", "undecided" or "-" (no target: context)
+    interval: str = ""  # the ratio's 95% interval where the benchmark gives one ("1.07-1.12")
 
 
 @dataclass
@@ -110,7 +111,8 @@ def step_time_figures(output: str) -> list[Figure]:
         figures.append(Figure("floor, engine called directly", direct[1], "floor", "-", "-"))
     row = re.compile(
         r"^(?P<label>\S.*?)\s+(?P<kind>\S+)\s+[\d.]+\s+(?P<plain>[\d.]+)\s+(?P<floor>[\d.]+)"
-        r"(?:\s+[\d.]+)?\s+<= (?P<limit>[\d.]+)x (?P<baseline>plain|floor): (?P<ok>ok|MISSED)$"
+        r"(?:\s+[\d.]+)?(?:\s+(?P<interval>[\d.]+-[\d.]+))?"
+        r"\s+<= (?P<limit>[\d.]+)x (?P<baseline>plain|floor): (?P<verdict>ok|MISSED|UNDECIDED)$"
     )
     torchjd = re.compile(
         r"^vs torchjd (?P<method>\S+) \((?P<aggregator>\w+)\): ours [\d.]+ ms, torchjd [\d.]+ ms "
@@ -125,7 +127,8 @@ def step_time_figures(output: str) -> list[Figure]:
                     ratio=match[baseline],
                     baseline="plain step" if baseline == "plain" else "floor",
                     target=f"<= {match['limit']}x",
-                    verdict="met" if match["ok"] == "ok" else "missed",
+                    verdict={"ok": "met", "MISSED": "missed"}.get(match["verdict"], "undecided"),
+                    interval=match["interval"] or "",
                 )
             )
         elif match := torchjd.match(line):
@@ -321,6 +324,11 @@ def render(sections: list[Section], size: str, host: list[tuple[str, str]], tota
     missed = [f.name for f in figures if f.verdict == "missed"]
     if missed:
         lines.append(f"Missed: {', '.join(missed)}.")
+    undecided = [f.name for f in figures if f.verdict == "undecided"]
+    if undecided:
+        lines.append(
+            f"Undecided (the target is inside the ratio's 95% interval): {', '.join(undecided)}."
+        )
     failed = [s.title for s in sections if s.error]
     if failed:
         lines.append(f"Sections with errors: {', '.join(failed)}.")
@@ -339,7 +347,8 @@ def render(sections: list[Section], size: str, host: list[tuple[str, str]], tota
                 "| figure | ratio | baseline | target | |",
                 "| --- | --- | --- | --- | --- |",
                 *[
-                    f"| {f.name} | {f.ratio}x | {f.baseline} | {f.target} | {f.verdict} |"
+                    f"| {f.name} | {f.ratio}x{f' ({f.interval})' if f.interval else ''} | "
+                    f"{f.baseline} | {f.target} | {f.verdict} |"
                     for f in section.figures
                 ],
                 "",
@@ -366,7 +375,9 @@ def run(size: str) -> list[Section]:
             "Forward + backward of a reference MLP (64-256-256, 3 heads, batch 256, 1 thread), "
             "median CPU time per step, as a ratio to a plain `sum(losses).backward()` step "
             "(loss-level methods, MGDA-UB) or to the floor of K `autograd.grad` calls "
-            "(gradient-level methods).",
+            "(gradient-level methods), with the ratio's 95% interval (a bootstrap over the "
+            "interleaved rounds) in brackets: a target is met or missed only when the whole "
+            "interval is on one side of it, and undecided otherwise.",
             step_time_figures,
         ),
         (
@@ -415,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         if section.error:
             print(f"  error: {section.error}")
         for f in section.figures:
-            print(f"  {f.name}: {f.ratio}x {f.baseline}  target {f.target}  {f.verdict}")
+            within = f" ({f.interval})" if f.interval else ""
+            print(f"  {f.name}: {f.ratio}x{within} {f.baseline}  target {f.target}  {f.verdict}")
     print(f"\nwrote {args.output} in {total / 60:.1f} min")
     return 1 if any(s.error for s in sections) else 0
 

@@ -6,6 +6,7 @@ figures mean nothing, so no figure's value is checked.
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
@@ -15,15 +16,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the benchmarks package is not installed
-from benchmarks import run  # noqa: E402
+from benchmarks import run, step_time  # noqa: E402
 
 STEP_TIME = """\
 plain step 3.07 ms CPU; floor (K autograd.grad) 1.79x plain; is_grads_batched/vmap 1.41x \
 the floor; the floor on the shared parameters only 0.97x the floor; the floor with the engine \
 called directly 0.94x the floor
-method                kind                 ms  x plain  x floor x direct  target
-equal                 loss               3.18     1.14     0.63     0.67  <= 1.1x plain: MISSED
-gradnorm              gradient           5.81     2.02     1.18     1.26  <= 1.3x floor: ok
+method                kind                 ms  x plain  x floor x direct  95% interval  target
+equal                 loss               3.18     1.14     0.63     0.67     1.12-1.17  <= \
+1.1x plain: MISSED
+gradnorm              gradient           5.81     2.02     1.18     1.26     1.15-1.21  <= \
+1.3x floor: ok
+pcgrad                gradient           4.30     2.17     1.09     1.14     1.07-1.12  <= \
+1.1x floor: UNDECIDED
 mgda (features: UB)   representation     3.65     1.52     0.83     0.88  <= 1.35x plain: MISSED
 
 torchjd 0.18.0: mtl_backward + jac_to_grad
@@ -58,11 +63,45 @@ def test_step_time_rows_are_read_against_their_own_baseline() -> None:
     assert figures["gradnorm (gradient)"].baseline == "floor"
     assert figures["gradnorm (gradient)"].target == "<= 1.3x"
     assert figures["gradnorm (gradient)"].verdict == "met"
+    assert figures["gradnorm (gradient)"].interval == "1.15-1.21"
+    pcgrad = figures["pcgrad (gradient)"]
+    assert (pcgrad.ratio, pcgrad.interval, pcgrad.verdict) == ("1.09", "1.07-1.12", "undecided")
     assert figures["mgda (features: UB) (representation)"].ratio == "1.52"
+    assert figures["mgda (features: UB) (representation)"].interval == ""  # older output
     torchjd = figures["mgda against torchjd's MGDA"]
     assert (torchjd.ratio, torchjd.verdict) == ("0.73", "-")
     assert torchjd.baseline == "torchjd mtl_backward + jac_to_grad"
     assert not [name for name in figures if "CAGrad" in name]  # skipped: no figure
+
+
+def test_step_time_interval_brackets_the_ratio_and_narrows_with_rounds() -> None:
+    noise = random.Random(1)
+
+    # Two timed steps a round (compare's layout); the method takes 1.1x the baseline, and the
+    # machine's speed drifts from round to round.
+    def times(rounds: int) -> dict[str, list[float]]:
+        speeds = [1 + 0.3 * noise.random() for _ in range(rounds) for _ in range(2)]
+        return {
+            "floor": [s * (1 + 0.05 * noise.random()) for s in speeds],
+            "method": [1.1 * s * (1 + 0.05 * noise.random()) for s in speeds],
+        }
+
+    short, long = times(60), times(600)
+    low, high = step_time.interval(short, "method", "floor")
+    assert low < step_time.ratio(short, "method", "floor") < high
+    assert 1.0 < low < 1.1 < high < 1.2
+    long_low, long_high = step_time.interval(long, "method", "floor")
+    assert long_high - long_low < (high - low) / 2
+    steady = {"floor": [1.0] * 120, "method": [2.0] * 120}
+    assert step_time.interval(steady, "method", "floor") == (2.0, 2.0)
+
+
+def test_step_time_verdict_needs_the_whole_interval_on_one_side() -> None:
+    assert step_time.verdict(1.02, 1.08, 1.1) == "ok"
+    assert step_time.verdict(1.07, 1.104, 1.1) == "ok"  # judged as printed: 1.10
+    assert step_time.verdict(1.07, 1.12, 1.1) == "UNDECIDED"
+    assert step_time.verdict(1.104, 1.2, 1.1) == "UNDECIDED"
+    assert step_time.verdict(1.11, 1.2, 1.1) == "MISSED"
 
 
 def test_sample_efficiency_summary_keeps_bounds_and_undecided() -> None:
@@ -109,7 +148,13 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     ]
     for section in sections[3:]:
         # Every benchmark contributes figure rows: a ratio, its baseline and a target column.
-        rows = re.findall(r"^\| .+ \| (>=)?[\d.]+x \| .+ \| .+ \| .+ \|$", section, re.MULTILINE)
+        rows = re.findall(
+            r"^\| .+ \| (>=)?[\d.]+x( \([\d.]+-[\d.]+\))? \| .+ \| .+ \| .+ \|$",
+            section,
+            re.MULTILINE,
+        )
         assert rows, section[:200]
     assert re.search(r"^\d+ of \d+ targets met\.$", text, re.MULTILINE)
+    # The judged step-time rows carry their interval (equal and gradnorm in the smoke run).
+    assert re.search(r"^\| equal \(loss\) \| [\d.]+x \([\d.]+-[\d.]+\) \|", text, re.MULTILINE)
     assert "K=3: grid points (55)" in text
