@@ -2,9 +2,9 @@
 
 1. Scaling: a grid whose task sleeps 0.5 s per trial (so the 2 cores are not the limit) runs with
    --n-jobs 1, 2 and 4; the trials/s of each is printed as a ratio to --n-jobs 1 measured in the
-   same run. Target: >= 3.5x at 4 jobs. Worker start-up (a spawned process imports torch) is
-   part of the command, so the benchmark reports the ratio both for the whole command and for
-   the trials alone (from the trials' own start and end times).
+   same run. Target: >= 3.5x at 4 jobs. Worker start-up (a server process imports torch once,
+   then forks the workers) is part of the command, so the benchmark reports the ratio both for
+   the whole command and for the trials alone (from the trials' own start and end times).
 2. Overhead: a task that does nothing, run in-process on a SQLite file, against a plain Optuna
    loop (``study.optimize`` calling the same function) on a SQLite file of its own. Both are
    timed from their first trial to their last, so imports and database creation don't count.

@@ -1,6 +1,7 @@
 """Parallel and crash-safe runs: workers, kill -9 and resume, Ctrl-C, timeouts, shared studies.
 
-These run the real console command in subprocesses, as a user would.
+These run the real console command in subprocesses, as a user would, except the worker test that
+changes this process's environment between two workers.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from weightsearch import records
 from weightsearch.runner import process_owner, reap_lost_trials
 from weightsearch.spaces import sum_to_one_grid
 from weightsearch.storage import open_storage
+from weightsearch.worker import Job, ProcessWorker
 
 pytestmark = pytest.mark.slow
 
 SLEEPY = Path(__file__).parent / "tasks" / "parallel" / "sleepy.py"
+ENVIRONMENT = Path(__file__).parent / "tasks" / "parallel" / "environment.py"
 # Three losses, multipliers 1,2,3: 27 combinations, 25 distinct after normalisation.
 GRID = ["grid", str(SLEEPY), "--multipliers", "1,2,3"]
 N_POINTS = 25
@@ -157,6 +160,30 @@ def test_ctrl_c_fails_running_trials_prints_summary_and_exits_130(tmp_path: Path
     again = run([*args, "--param", "sleep=0"], tmp_path)
     assert again.returncode == 0, again.stderr
     assert_each_point_once(trials(url, "sleepy-grid"), multipliers=(1, 3))
+
+
+def test_a_new_worker_runs_in_the_environment_of_when_it_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Workers fork from a server process that outlives them; each must still see the
+    # coordinator's environment as it is when that worker starts, not as it was for the first.
+    job = Job(number=0, weights={"a": 1.0}, method="static", seeds=(0,), objectives=("value",))
+
+    def run_one() -> dict[str, float]:
+        worker = ProcessWorker(str(ENVIRONMENT), threads=1)
+        try:
+            result = worker.run(job, lambda seed_index, step, metrics: False)
+        finally:
+            worker.close()
+        assert result.state == "COMPLETE", result.error
+        return result.seed_values[0]
+
+    monkeypatch.setenv("WSTEST_VALUE", "1")
+    monkeypatch.setenv("WSTEST_GONE", "yes")
+    assert run_one() == {"value": 1.0, "gone": 1.0}
+    monkeypatch.setenv("WSTEST_VALUE", "2")
+    monkeypatch.delenv("WSTEST_GONE")
+    assert run_one() == {"value": 2.0, "gone": 0.0}
 
 
 def test_crashed_worker_fails_its_trial_and_is_replaced(tmp_path: Path) -> None:

@@ -335,7 +335,7 @@ class Runner:
         self, source: PointSource, worker: Worker, started: float, errors: list[BaseException]
     ) -> None:
         try:
-            # A worker process imports torch and the task before its first trial, not during it.
+            # A worker process starts and loads the task before its first trial, not during it.
             if source.pending(self.study):
                 worker.prepare()
             while not self._stop.is_set() and not self._timed_out(started):
