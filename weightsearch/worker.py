@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -312,10 +313,11 @@ def _start_method() -> Any:
     pools can deadlock. multiprocessing's forkserver is a fresh process that imports this module
     (and so torch) and nothing else, runs nothing, and forks every worker from there, so a worker
     doesn't spend seconds importing torch first: four workers on two cores were ready in 1.7 s
-    instead of 3.8 s, and a crashed worker's replacement in 0.04 s. Workers are spawned where
-    there is no forkserver (Windows).
+    instead of 3.8 s, and a crashed worker's replacement in 0.04 s. Off Linux workers are
+    spawned: Windows has no forkserver, and macOS frameworks loaded by torch's import are not
+    known to survive a fork.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Only read when the server starts: once per process, by its first worker.
