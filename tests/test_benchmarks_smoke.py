@@ -78,7 +78,8 @@ def test_step_time_interval_brackets_the_ratio_and_narrows_with_rounds() -> None
     noise = random.Random(1)
 
     # Two timed steps a round (compare's layout); the method takes 1.1x the baseline, and the
-    # machine's speed drifts from round to round.
+    # machine's speed moves from step to step, alike for a method's step and the baseline's
+    # step at the same place in the round.
     def times(rounds: int) -> dict[str, list[float]]:
         speeds = [1 + 0.3 * noise.random() for _ in range(rounds) for _ in range(2)]
         return {
