@@ -15,12 +15,11 @@ A step is forward + backward (the optimiser step is the same for every method an
 Targets: loss-level methods <= 1.1x plain; gradient-level <= 1.1x the floor; MGDA-UB (features)
 <= 1.35x plain; GradNorm <= 1.3x the floor. Each judged ratio comes with a 95% bootstrap interval
 over the interleaved rounds: a target is met when the whole interval is within it, missed when the
-whole interval is past it, and undecided otherwise (a longer run narrows the interval: with
-120 rounds, the quick run's was about +-0.04 on the gradient-level methods, the full run's about
-+-0.03). Prints a table; ``--quick`` for a short
-run. With torchjd installed, each gradient-level method is also timed against torchjd's
-``mtl_backward`` + ``jac_to_grad`` with the same aggregator (where torchjd's extras for it are
-installed).
+whole interval is past it, and undecided otherwise (a longer run narrows the interval: the quick
+run's 120 rounds gave about +-0.04 on the gradient-level methods, the full run's 300 about
++-0.03). Prints a table; ``--quick`` for a short run. With torchjd installed, each gradient-level
+method is also timed against torchjd's ``mtl_backward`` + ``jac_to_grad`` with the same
+aggregator (where torchjd's extras for it are installed).
 
     python benchmarks/step_time.py --quick
 """
