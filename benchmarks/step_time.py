@@ -13,15 +13,19 @@ A step is forward + backward (the optimiser step is the same for every method an
   floor here. The ``x direct`` column is each method's cost over the least it must pay.
 
 Targets: loss-level methods <= 1.1x plain; gradient-level <= 1.1x the floor; MGDA-UB (features)
-<= 1.35x plain; GradNorm <= 1.3x the floor. Each judged ratio comes with a 95% bootstrap interval
-over the interleaved rounds: a target is met when the whole interval is within it, missed when the
-whole interval is past it, and undecided otherwise (a longer run narrows the interval: the quick
-run's 120 rounds gave about +-0.04 on the gradient-level methods, the full run's 300 about
-+-0.03). Prints a table; ``--quick`` for a short run. With torchjd installed, each gradient-level
-method is also timed against torchjd's ``mtl_backward`` + ``jac_to_grad`` with the same
-aggregator (where torchjd's extras for it are installed).
+<= 1.35x plain; GradNorm <= 1.3x the floor. Each judged ratio comes with a 95% interval: a target
+is met when the whole interval is within it, missed when the whole interval is past it, and
+undecided otherwise. One run's interval is a bootstrap over its interleaved rounds (about +-0.04
+on the gradient-level methods at the quick run's 120 rounds, +-0.03 at 300); it leaves out what
+changes from one process to the next, and a ratio has moved between two runs by more than that
+(Aligned-MTL 1.08x, then 1.17x). ``--runs N`` measures in N fresh processes, one after another,
+and gives each ratio as the geometric mean of the runs' with a t interval over them, which holds
+both. Prints a table. With torchjd installed, each gradient-level method is also timed against
+torchjd's ``mtl_backward`` + ``jac_to_grad`` with the same aggregator (where torchjd's extras for
+it are installed).
 
-    python benchmarks/step_time.py --quick
+    python benchmarks/step_time.py --quick               # one run of 120 rounds
+    python benchmarks/step_time.py --runs 5 --rounds 120 # what python -m benchmarks runs
 """
 
 from __future__ import annotations
@@ -29,10 +33,17 @@ from __future__ import annotations
 import argparse
 import ctypes
 import importlib.metadata
+import json
+import math
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -148,10 +159,119 @@ def verdict(low: float, high: float, limit: float) -> str:
     return "MISSED" if round(low, 2) > limit else "UNDECIDED"
 
 
+#: Two-sided 95% quantiles of Student's t by degrees of freedom, for the interval over runs.
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+MAX_RUNS = len(T_975) + 1
+
+
+@dataclass
+class Row:
+    """One method's figures: its step time and ratios, the judged one's interval and target."""
+
+    label: str
+    kind: str
+    ms: float
+    plain: float
+    floor: float
+    direct: float
+    baseline: str  # "plain" or "floor": what the target is a ratio to
+    limit: float
+    low: float
+    high: float
+
+    def line(self) -> str:
+        judged = verdict(self.low, self.high, self.limit)
+        return (
+            f"{self.label:<22}{self.kind:<16}{self.ms:>7.2f}{self.plain:>9.2f}{self.floor:>9.2f}"
+            f"{self.direct:>9.2f}{f'{self.low:.2f}-{self.high:.2f}':>14}"
+            f"  <= {self.limit}x {self.baseline}: {judged}"
+        )
+
+
+@dataclass
+class Baselines:
+    """The baselines' figures: the plain step's time and the floors' ratios."""
+
+    plain_ms: float
+    floor: float  # the floor over the plain step
+    vmap: float  # the others over the floor
+    shared_only: float
+    direct: float
+
+    def line(self) -> str:
+        return (
+            f"plain step {self.plain_ms:.2f} ms CPU; floor (K autograd.grad) {self.floor:.2f}x "
+            f"plain; is_grads_batched/vmap {self.vmap:.2f}x the floor; the floor on the shared "
+            f"parameters only {self.shared_only:.2f}x the floor; the floor with the engine called "
+            f"directly {self.direct:.2f}x the floor"
+        )
+
+
+HEADER = (
+    f"{'method':<22}{'kind':<16}{'ms':>7}{'x plain':>9}{'x floor':>9}{'x direct':>9}"
+    f"{'95% interval':>14}  target"
+)
+
+
+def summary(rows: list[Row]) -> str:
+    verdicts = [verdict(r.low, r.high, r.limit) for r in rows]
+    missed, undecided = verdicts.count("MISSED"), verdicts.count("UNDECIDED")
+    if not (missed or undecided):
+        return "all targets met"
+    return (
+        f"{missed} target(s) missed, {undecided} undecided (the 95% interval holds the target: "
+        f"more rounds or runs decide)"
+    )
+
+
+def combine_runs(runs: list[list[Row]]) -> list[Row]:
+    """One row per method from several runs: geometric means, and a t interval over the runs.
+
+    Each run's judged ratio already carries that run's noise, so the spread of the runs' ratios
+    holds both the noise within a run and what changes from one process to the next (heap
+    layout, the machine's state), which one run's bootstrap interval leaves out.
+    """
+    combined = []
+    for rows in zip(*runs, strict=True):
+        first = rows[0]
+        logs = [math.log(r.plain if first.baseline == "plain" else r.floor) for r in rows]
+        centre = statistics.fmean(logs)
+        half = T_975[len(rows) - 2] * statistics.stdev(logs) / math.sqrt(len(rows))
+        combined.append(
+            Row(
+                label=first.label,
+                kind=first.kind,
+                ms=statistics.median(r.ms for r in rows),
+                plain=geometric_mean(r.plain for r in rows),
+                floor=geometric_mean(r.floor for r in rows),
+                direct=geometric_mean(r.direct for r in rows),
+                baseline=first.baseline,
+                limit=first.limit,
+                low=math.exp(centre - half),
+                high=math.exp(centre + half),
+            )
+        )
+    return combined
+
+
+def geometric_mean(values: Iterable[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick", action="store_true", help="120 interleaved rounds instead of 300"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="interleaved rounds per run (overrides --quick)"
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help=f"measure in this many fresh processes, one after another, and judge each ratio on "
+        f"their spread (2 to {MAX_RUNS}; 1: judge the one run on its rounds)",
     )
     parser.add_argument(
         "--methods",
@@ -170,10 +290,17 @@ def main() -> None:
         action="store_true",
         help="keep glibc's default trimming of freed memory (noisier ratios)",
     )
+    parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)  # a run's rows, as JSON
+    parser.add_argument("--skip-torchjd", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    rounds = args.rounds or (120 if args.quick else 300)
+    if not 1 <= args.runs <= MAX_RUNS or rounds < 2:
+        parser.error(f"--runs takes 1 to {MAX_RUNS} and --rounds at least 2")
+    if args.runs > 1:
+        several_runs(args, rounds)
+        return
     if not args.system_malloc:
         print(f"freed memory kept by malloc: {keep_freed_memory()}")
-    rounds = 120 if args.quick else 300
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = Reference()
@@ -231,22 +358,20 @@ def main() -> None:
         },
         rounds,
     )
+    baselines = Baselines(
+        plain_ms=statistics.median(base["plain"]) * 1e3,
+        floor=ratio(base, "floor", "plain"),
+        vmap=ratio(base, "vmap", "floor"),
+        shared_only=ratio(base, "shared only", "floor"),
+        direct=ratio(base, "direct", "floor"),
+    )
     print(f"reference model: MLP 64-256-256, {len(TASKS)} heads, batch {args.batch}, 1 thread")
-    print(
-        f"plain step {statistics.median(base['plain']) * 1e3:.2f} ms CPU; floor (K autograd.grad) "
-        f"{ratio(base, 'floor', 'plain'):.2f}x plain; is_grads_batched/vmap "
-        f"{ratio(base, 'vmap', 'floor'):.2f}x the floor; the floor on the shared parameters only "
-        f"{ratio(base, 'shared only', 'floor'):.2f}x the floor; the floor with the engine called "
-        f"directly {ratio(base, 'direct', 'floor'):.2f}x the floor"
-    )
+    print(baselines.line())
     print()
-    print(
-        f"{'method':<22}{'kind':<16}{'ms':>7}{'x plain':>9}{'x floor':>9}{'x direct':>9}"
-        f"{'95% interval':>14}  target"
-    )
+    print(HEADER)
     chosen = [m for m in args.methods.split(",") if m] or methods.available()
     cases = [(name, False) for name in chosen] + [("mgda", True)] * ("mgda" in chosen)
-    verdicts: list[str] = []
+    rows: list[Row] = []
     for name, use_features in cases:
         balancer = methods.create(name, list(TASKS), shared=model.trunk.parameters())
 
@@ -257,11 +382,6 @@ def main() -> None:
             balancer.epoch_end()
 
         times = compare({"plain": plain, "floor": floor, "direct": direct, "method": step}, rounds)
-        seconds = statistics.median(times["method"])
-        x_plain, x_floor = ratio(times, "method", "plain"), ratio(times, "method", "floor")
-        x_direct = ratio(times, "method", "direct")
-        label = "mgda (features: UB)" if use_features else name
-        kind = "representation" if use_features else balancer.kind.split("-")[0]
         if use_features:
             baseline, limit = "plain", 1.35
         elif name == "gradnorm":
@@ -271,22 +391,87 @@ def main() -> None:
         else:
             baseline, limit = "floor", 1.1
         low, high = interval(times, "method", baseline)
-        verdicts.append(verdict(low, high, limit))
-        print(
-            f"{label:<22}{kind:<16}{seconds * 1e3:>7.2f}{x_plain:>9.2f}{x_floor:>9.2f}"
-            f"{x_direct:>9.2f}{f'{low:.2f}-{high:.2f}':>14}"
-            f"  <= {limit}x {baseline}: {verdicts[-1]}"
+        rows.append(
+            Row(
+                label="mgda (features: UB)" if use_features else name,
+                kind="representation" if use_features else balancer.kind.split("-")[0],
+                ms=statistics.median(times["method"]) * 1e3,
+                plain=ratio(times, "method", "plain"),
+                floor=ratio(times, "method", "floor"),
+                direct=ratio(times, "method", "direct"),
+                baseline=baseline,
+                limit=limit,
+                low=low,
+                high=high,
+            )
         )
-    missed, undecided = verdicts.count("MISSED"), verdicts.count("UNDECIDED")
-    if missed or undecided:
-        print(
-            f"\n{missed} target(s) missed, {undecided} undecided (the 95% interval holds the "
-            f"target: a longer run decides)"
+        print(rows[-1].line(), flush=True)
+    print(f"\n{summary(rows)}\n")
+    if args.record:
+        args.record.write_text(
+            json.dumps({"baselines": asdict(baselines), "rows": [asdict(r) for r in rows]})
         )
-    else:
-        print("\nall targets met")
+    if not args.skip_torchjd:
+        compare_with_torchjd(model, x, y, floor, chosen, rounds)
+
+
+def several_runs(args: argparse.Namespace, rounds: int) -> None:
+    """Run the measurement in ``args.runs`` fresh processes and print the combined table.
+
+    The runs go one after another (in parallel they would share the cores they measure). The
+    torchjd comparison, which has no target, is made in the first run only.
+    """
+    runs: list[list[Row]] = []
+    baselines: list[Baselines] = []
+    torchjd_lines: list[str] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for i in range(args.runs):
+            record = Path(folder) / f"run{i}.json"
+            command = [sys.executable, __file__, "--rounds", str(rounds), "--record", str(record)]
+            command += ["--methods", args.methods, "--batch", str(args.batch)]
+            command += ["--system-malloc"] * args.system_malloc + ["--skip-torchjd"] * (i > 0)
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                sys.exit(f"run {i + 1} of {args.runs} failed:\n{done.stderr.strip()}")
+            data = json.loads(record.read_text())
+            baselines.append(Baselines(**data["baselines"]))
+            runs.append([Row(**row) for row in data["rows"]])
+            if i == 0:
+                print(done.stdout.splitlines()[0])  # the malloc setting
+                lines = done.stdout.splitlines()
+                starts = [n for n, line in enumerate(lines) if line.startswith("torchjd ")]
+                torchjd_lines = lines[starts[0] :] if starts else []
+            judged = ", ".join(
+                f"{r.label} {r.plain if r.baseline == 'plain' else r.floor:.2f}" for r in runs[-1]
+            )
+            print(
+                f"run {i + 1} of {args.runs} ({time.perf_counter() - started:.0f} s): {judged}",
+                flush=True,
+            )
+    print(
+        f"\nreference model: MLP 64-256-256, {len(TASKS)} heads, batch {args.batch}, 1 thread; "
+        f"{args.runs} runs of {rounds} rounds, each ratio the geometric mean of the runs' and its "
+        f"95% interval a t interval over the runs"
+    )
+    print(
+        Baselines(
+            plain_ms=statistics.median(b.plain_ms for b in baselines),
+            floor=geometric_mean(b.floor for b in baselines),
+            vmap=geometric_mean(b.vmap for b in baselines),
+            shared_only=geometric_mean(b.shared_only for b in baselines),
+            direct=geometric_mean(b.direct for b in baselines),
+        ).line()
+    )
     print()
-    compare_with_torchjd(model, x, y, floor, chosen, rounds)
+    print(HEADER)
+    rows = combine_runs(runs)
+    for row in rows:
+        print(row.line())
+    print(f"\n{summary(rows)}\n")
+    if torchjd_lines:
+        print("from the first run:")
+        print("\n".join(torchjd_lines))
 
 
 # Our method name -> torchjd aggregator and its arguments, with our defaults' values.

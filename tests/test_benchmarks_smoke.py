@@ -105,6 +105,40 @@ def test_step_time_verdict_needs_the_whole_interval_on_one_side() -> None:
     assert step_time.verdict(1.11, 1.2, 1.1) == "MISSED"
 
 
+def _row(label: str, baseline: str, plain: float, floor: float) -> step_time.Row:
+    return step_time.Row(label, "gradient", 5.0, plain, floor, floor, baseline, 1.1, 0.0, 9.0)
+
+
+def test_step_time_runs_combine_into_a_geometric_mean_with_a_t_interval() -> None:
+    runs = [
+        [_row("mgda", "floor", 2.0, 1.0), _row("equal", "plain", 1.05, 0.5)],
+        [_row("mgda", "floor", 2.2, 1.1), _row("equal", "plain", 1.05, 0.6)],
+        [_row("mgda", "floor", 2.4, 1.21), _row("equal", "plain", 1.05, 0.7)],
+    ]
+    mgda, equal = step_time.combine_runs(runs)
+    # log ratios 0, 0.0953, 0.1906: mean 0.0953 (1.1x), sd 0.0953, half width
+    # t(0.975, 2 df) * sd / sqrt(3) = 4.303 * 0.0953 / 1.732 = 0.2368: exp(0.0953 -+ 0.2368).
+    assert mgda.floor == pytest.approx(1.1)
+    assert (mgda.low, mgda.high) == pytest.approx((0.8681, 1.3939), abs=1e-4)
+    assert mgda.plain == pytest.approx((2.0 * 2.2 * 2.4) ** (1 / 3))
+    # Judged on its own baseline: the plain ratio agrees across the runs, the floor's doesn't.
+    assert (equal.plain, equal.low, equal.high) == pytest.approx((1.05, 1.05, 1.05))
+    assert equal.ms == 5.0
+
+
+def test_step_time_combined_rows_read_back_as_figures() -> None:
+    row = step_time.combine_runs(
+        [[_row("pcgrad", "floor", 2.1, 1.08)], [_row("pcgrad", "floor", 2.1, 1.1)]]
+    )
+    output = "\n".join([step_time.HEADER, *(r.line() for r in row)])
+    (figure,) = run.step_time_figures(output)
+    assert (figure.name, figure.ratio, figure.verdict) == ("pcgrad (gradient)", "1.09", "undecided")
+    low, high = (float(b) for b in figure.interval.split("-"))
+    # Two runs: t = 12.7, an interval wider than the runs' spread.
+    assert low < 1.08
+    assert high > 1.1
+
+
 def test_sample_efficiency_summary_keeps_bounds_and_undecided() -> None:
     tpe, random = run.sample_efficiency_figures(SAMPLE_EFFICIENCY)
     assert (tpe.ratio, tpe.verdict) == ("0.51", "met")
