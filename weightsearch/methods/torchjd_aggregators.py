@@ -23,6 +23,7 @@ import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -64,9 +65,11 @@ class TorchJDMethod(GradientLevel):
         torchjd's stateful aggregators (GradVac, PCD, ExcessMTL, NashMTL) create their buffers on
         first use and record in a plain attribute what they were made for (number of tasks,
         dtype); a new aggregator has neither, so a loaded state would be refused (no buffer to
-        load into) or thrown away at the next step. Saved: the attributes that changed since
-        creation and the buffers' shapes, dtypes and devices; their values are the state_dict's
-        buffers.
+        load into) or thrown away at the next step. NashMTL keeps its state in numpy arrays (the
+        last weights, from which the next solve starts) instead. Saved: the attributes that
+        changed since creation, the numpy arrays (as tensors, which ``torch.load`` reads with
+        ``weights_only``) and the buffers' shapes, dtypes and devices; their values are the
+        state_dict's buffers.
         """
         initial = self._initial_attributes
         state: dict[str, dict[str, Any]] = {}
@@ -77,11 +80,21 @@ class TorchJDMethod(GradientLevel):
                 for key, value in _attributes_of(module).items()
                 if key not in before or before[key] != value
             }
+            arrays = {
+                key: torch.from_numpy(value.copy())
+                for key, value in vars(module).items()
+                if isinstance(value, np.ndarray)
+            }
             buffers = {
                 key: None if b is None else (tuple(b.shape), b.dtype, b.device)
                 for key, b in module._buffers.items()
             }
-            state[name] = {"type": type(module).__name__, "attributes": changed, "buffers": buffers}
+            state[name] = {
+                "type": type(module).__name__,
+                "attributes": changed,
+                "arrays": arrays,
+                "buffers": buffers,
+            }
         return state
 
     def set_extra_state(self, state: dict[str, dict[str, Any]]) -> None:
@@ -98,6 +111,11 @@ class TorchJDMethod(GradientLevel):
                     f"differs). Load a state saved by the same method."
                 )
             module.__dict__.update(saved["attributes"])
+            module.__dict__.update({k: a.numpy() for k, a in saved.get("arrays", {}).items()})
+            if getattr(module, "step", 0) and hasattr(module, "_init_optim_problem"):
+                # NashMTL builds its cvxpy problem at its first step and keeps it in memory only;
+                # each solve sets all of the problem's parameters, so one built now is the same.
+                module._init_optim_problem()
             for key, spec in saved["buffers"].items():
                 # Made as saved (the aggregator keeps them where the gradients are); the
                 # state_dict's values are loaded into them next.
