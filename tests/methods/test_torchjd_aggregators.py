@@ -104,6 +104,8 @@ STATEFUL = {
 
 
 @pytest.mark.parametrize("name", list(STATEFUL))
+# torchjd's NashMTL problem isn't in cvxpy's parametrised form: cvxpy says so at every solve.
+@pytest.mark.filterwarnings("ignore:You are solving a parameterized problem that is not DPP")
 def test_a_stateful_aggregator_resumes_from_a_saved_state_dict(name: str) -> None:
     options = STATEFUL[name]
     model, b, _ = _ours(name, **options)
