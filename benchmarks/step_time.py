@@ -179,6 +179,11 @@ class Row:
     low: float
     high: float
 
+    @property
+    def judged(self) -> float:
+        """The ratio the target is about: to the plain step or to the floor."""
+        return self.plain if self.baseline == "plain" else self.floor
+
     def line(self) -> str:
         judged = verdict(self.low, self.high, self.limit)
         return (
@@ -234,7 +239,7 @@ def combine_runs(runs: list[list[Row]]) -> list[Row]:
     combined = []
     for rows in zip(*runs, strict=True):
         first = rows[0]
-        logs = [math.log(r.plain if first.baseline == "plain" else r.floor) for r in rows]
+        logs = [math.log(r.judged) for r in rows]
         centre = statistics.fmean(logs)
         half = T_975[len(rows) - 2] * statistics.stdev(logs) / math.sqrt(len(rows))
         combined.append(
@@ -438,13 +443,13 @@ def several_runs(args: argparse.Namespace, rounds: int) -> None:
             baselines.append(Baselines(**data["baselines"]))
             runs.append([Row(**row) for row in data["rows"]])
             if i == 0:
-                print(done.stdout.splitlines()[0])  # the malloc setting
                 lines = done.stdout.splitlines()
+                for line in lines[:1]:
+                    if line.startswith("freed memory"):  # the malloc setting, unless kept
+                        print(line)
                 starts = [n for n, line in enumerate(lines) if line.startswith("torchjd ")]
                 torchjd_lines = lines[starts[0] :] if starts else []
-            judged = ", ".join(
-                f"{r.label} {r.plain if r.baseline == 'plain' else r.floor:.2f}" for r in runs[-1]
-            )
+            judged = ", ".join(f"{r.label} {r.judged:.2f}" for r in runs[-1])
             print(
                 f"run {i + 1} of {args.runs} ({time.perf_counter() - started:.0f} s): {judged}",
                 flush=True,
