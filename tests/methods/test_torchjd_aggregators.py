@@ -117,15 +117,19 @@ def test_a_stateful_aggregator_resumes_from_a_saved_state_dict(name: str) -> Non
     saved.seek(0)
     resumed = methods.create(f"torchjd:{name}", LOSSES, model.trunk.parameters(), **options)
     resumed.load_state_dict(torch.load(saved, weights_only=True))
+
     # Two steps after resuming: NashMTL solves on every other step only (update_weights_every).
-    steps: dict[int, list] = {id(b): [], id(resumed): []}
-    for balancer in (b, resumed):
+    def two_steps(balancer) -> list:
+        taken = []
         for seed in (4, 5):
             model.zero_grad()
             torch.manual_seed(seed)
             weights = balancer.backward(model.losses(batch(seed))[0])
-            steps[id(balancer)].append((weights, [g.clone() for g in grads(model)]))
-    for (weights, got), (want_weights, want) in zip(steps[id(resumed)], steps[id(b)], strict=True):
+            taken.append((weights, [g.clone() for g in grads(model)]))
+        return taken
+
+    original = two_steps(b)
+    for (weights, got), (want_weights, want) in zip(two_steps(resumed), original, strict=True):
         assert weights == want_weights
         for g, w in zip(got, want, strict=True):
             torch.testing.assert_close(g, w, rtol=0, atol=0)
@@ -133,7 +137,7 @@ def test_a_stateful_aggregator_resumes_from_a_saved_state_dict(name: str) -> Non
     model.zero_grad()
     torch.manual_seed(4)
     fresh = methods.create(f"torchjd:{name}", LOSSES, model.trunk.parameters(), **options)
-    assert fresh.backward(model.losses(batch(4))[0]) != steps[id(b)][0][0]
+    assert fresh.backward(model.losses(batch(4))[0]) != original[0][0]
 
 
 def test_a_state_of_another_aggregator_is_refused() -> None:
