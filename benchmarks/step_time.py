@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -247,9 +247,9 @@ def combine_runs(runs: list[list[Row]]) -> list[Row]:
                 label=first.label,
                 kind=first.kind,
                 ms=statistics.median(r.ms for r in rows),
-                plain=geometric_mean(r.plain for r in rows),
-                floor=geometric_mean(r.floor for r in rows),
-                direct=geometric_mean(r.direct for r in rows),
+                plain=statistics.geometric_mean(r.plain for r in rows),
+                floor=statistics.geometric_mean(r.floor for r in rows),
+                direct=statistics.geometric_mean(r.direct for r in rows),
                 baseline=first.baseline,
                 limit=first.limit,
                 low=math.exp(centre - half),
@@ -257,10 +257,6 @@ def combine_runs(runs: list[list[Row]]) -> list[Row]:
             )
         )
     return combined
-
-
-def geometric_mean(values: Iterable[float]) -> float:
-    return math.exp(statistics.fmean(math.log(v) for v in values))
 
 
 def main() -> None:
@@ -462,10 +458,10 @@ def several_runs(args: argparse.Namespace, rounds: int) -> None:
     print(
         Baselines(
             plain_ms=statistics.median(b.plain_ms for b in baselines),
-            floor=geometric_mean(b.floor for b in baselines),
-            vmap=geometric_mean(b.vmap for b in baselines),
-            shared_only=geometric_mean(b.shared_only for b in baselines),
-            direct=geometric_mean(b.direct for b in baselines),
+            floor=statistics.geometric_mean(b.floor for b in baselines),
+            vmap=statistics.geometric_mean(b.vmap for b in baselines),
+            shared_only=statistics.geometric_mean(b.shared_only for b in baselines),
+            direct=statistics.geometric_mean(b.direct for b in baselines),
         ).line()
     )
     print()
