@@ -305,13 +305,11 @@ def test_aligned_mtl_orthogonal_pair() -> None:
 
 
 def test_nash_mtl_orthogonal_pair() -> None:
-    # Gram diag(4, 1) / sqrt(17): a_i^2 M_ii = 1
-    s = 17**0.25
-    close(run("nash-mtl", [[2, 0], [0, 1]])[0], [s / 2, s], 1e-5)
-    gs = np.array([[1.0, 0.2], [0.3, 2.0], [0.5, 0.5]])
+    # Gram diag(4, 1): a_i^2 M_ii = 1 on the raw Gram matrix, so a = (1/2, 1)
+    close(run("nash-mtl", [[2, 0], [0, 1]])[0], [0.5, 1.0], 1e-12)
+    gs = np.array([[1.0, 0.2], [0.3, 2.0], [0.5, 0.5]])  # K > P: singular, a relative ridge
     weights = np.array(run("nash-mtl", gs.tolist())[0])
     m = gs @ gs.T
-    m = m / np.linalg.norm(m)
     close(weights * (m @ weights), [1, 1, 1], 1e-4)
 
 
@@ -387,6 +385,5 @@ def test_nash_mtl_newton_stops_at_convergence(monkeypatch: pytest.MonkeyPatch) -
         m = g @ g.T
         calls.clear()
         a = np.array(nash_mtl.nash_weights(m))
-        scaled = m / np.linalg.norm(m) + 1e-6 * np.eye(3)
-        close(a * (scaled @ a), [1, 1, 1], 1e-8)
+        close(a * (m @ a), [1, 1, 1], 1e-8)
         assert len(calls) <= 15
