@@ -181,3 +181,36 @@ def test_heads_whose_gradients_alias_or_broadcast_get_the_weighted_sum(method: s
     expected = torch.autograd.grad(sum(w * values[n] for n, w in weights.items()), params)
     for p, want in zip(params, expected, strict=True):
         torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [10.0, 0.1])
+def test_a_scale_invariant_method_ignores_a_common_loss_scale(method: str, factor: float) -> None:
+    # Every loss times `factor` (so every task gradient and loss value): a method declared
+    # invariant-update takes the same step, one declared invariant-weights the same weights.
+    cls = methods.method_class(method)
+    if cls.scale == "adaptive":
+        pytest.skip(f"{method} promises nothing about the losses' scale")
+
+    def run(multiplier: float):
+        torch.manual_seed(0)
+        model = make(dtype=torch.float64)
+        b = methods.create(method, losses=["a", "b", "c"], shared=model.trunk.parameters())
+        scales = tuple(multiplier * s for s in (1.0, 10.0, 0.1))
+        for seed in range(3):
+            model.zero_grad()
+            weights, _ = _step(model, b, seed, scales=scales)
+            b.epoch_end()
+        return list(weights.values()), grads(model)
+
+    weights, update = run(1.0)
+    scaled_weights, scaled_update = run(factor)
+    # Not exact: the authors' small constants (DB-MTL's log(L + 1e-8), Adam's eps in GradNorm)
+    # don't scale; off by 1e-5 at most here, far from the factor 10 of a scale-dependent step.
+    tolerance = {"rtol": 1e-4, "atol": 1e-12}
+    if cls.scale == "invariant-update":
+        for got, want in zip(scaled_update, update, strict=True):
+            torch.testing.assert_close(got, want, **tolerance)
+    else:
+        assert scaled_weights == pytest.approx(weights, rel=1e-4)
+        for got, want in zip(scaled_update, update, strict=True):
+            torch.testing.assert_close(got, want * factor, **tolerance)

@@ -74,7 +74,8 @@ def test_a_regular_gram_matrix_gets_no_ridge() -> None:
 )
 def test_a_singular_gram_matrix_gives_finite_weights_and_a_bounded_update(gs) -> None:
     weights, update = _step(np.array(gs))
-    assert np.isfinite(weights).all() and (weights > 0).all()
+    assert np.isfinite(weights).all()
+    assert (weights > 0).all()
     assert np.linalg.norm(update) <= math.sqrt(len(gs)) * (1 + 1e-6)
 
 

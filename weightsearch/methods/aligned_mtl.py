@@ -26,6 +26,7 @@ class AlignedMTL(GradientBalancer):
     """
 
     name = "aligned-mtl"
+    scale = "invariant-weights"
     reference = (
         "Senushkin, Patakin, Kuznetsov & Konushin 2023, Independent Component Alignment for "
         "Multi-Task Learning, CVPR. https://arxiv.org/abs/2305.19000"

@@ -25,6 +25,11 @@ from torch import Tensor
 from weightsearch.methods import engine
 
 Kind = Literal["loss-level", "gradient-level", "representation-level"]
+#: What happens to a method's step when every loss is multiplied by one constant ``c`` (so every
+#: task gradient and loss value is): ``invariant-update``, the update on every parameter stays the
+#: same; ``invariant-weights``, the weights stay the same, so the update is ``c`` times as large;
+#: ``adaptive``, no promise: the weights follow the losses' values over the run.
+Scale = Literal["invariant-update", "invariant-weights", "adaptive"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class Balancer(torch.nn.Module, abc.ABC):
     reference: ClassVar[str]
     #: True when ``.grad`` of every parameter is that of ``sum(w_i * L_i)``, w the returned weights.
     weighted_sum: ClassVar[bool] = True
+    #: How the update scales with the losses (see :data:`Scale`); the property suite checks it.
+    scale: ClassVar[Scale] = "adaptive"
     #: True when the method needs at least one shared parameter.
     needs_shared: ClassVar[bool] = False
     #: Attributes :meth:`_reset_caches` makes: derived from the state, never copied or saved.

@@ -28,6 +28,7 @@ class CAGrad(GradientBalancer):
     """
 
     name = "cagrad"
+    scale = "invariant-weights"
     reference = (
         "Liu, Liu, Jin, Stone & Liu 2021, Conflict-Averse Gradient Descent for Multi-task "
         "Learning, NeurIPS. https://arxiv.org/abs/2110.14048"

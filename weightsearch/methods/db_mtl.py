@@ -29,6 +29,7 @@ class DBMTL(GradientLevel):
     """
 
     name = "db-mtl"
+    scale = "invariant-update"
     reference = (
         "Lin, Ye, Chen, Xu, Shi & Zhang 2023, Dual-Balancing for Multi-Task Learning. "
         "https://arxiv.org/abs/2308.12029"

@@ -25,6 +25,7 @@ class DWA(Balancer):
     """
 
     name = "dwa"
+    scale = "invariant-weights"
     kind = "loss-level"
     reference = (
         "Liu, Johns & Davison 2019, End-to-End Multi-Task Learning with Attention, CVPR. "

@@ -14,6 +14,7 @@ class Equal(Balancer):
     """
 
     name = "equal"
+    scale = "invariant-weights"
     kind = "loss-level"
     reference = "Baseline: the unweighted sum of the task losses."
 

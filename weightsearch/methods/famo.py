@@ -30,6 +30,7 @@ class FAMO(Balancer):
     """
 
     name = "famo"
+    scale = "invariant-weights"
     kind = "loss-level"
     reference = (
         "Liu, Feng, Stone & Liu 2023, FAMO: Fast Adaptive Multitask Optimization, NeurIPS. "

@@ -20,6 +20,7 @@ class GLS(Balancer):
     """
 
     name = "gls"
+    scale = "invariant-weights"
     kind = "loss-level"
     reference = (
         "Chennupati, Sistu, Yogamani & Rawashdeh 2019, MultiNet++: Multi-Stream Feature "

@@ -33,6 +33,7 @@ class GradNorm(GradientLevel):
     """
 
     name = "gradnorm"
+    scale = "invariant-weights"
     reference = (
         "Chen, Badrinarayanan, Lee & Rabinovich 2018, GradNorm: Gradient Normalization for "
         "Adaptive Loss Balancing in Deep Multitask Networks, ICML. https://arxiv.org/abs/1711.02257"

@@ -30,6 +30,7 @@ class IMTL(GradientBalancer):
     """
 
     name = "imtl"
+    scale = "invariant-weights"
     reference = (
         "Liu, Li, Kuang, Xue, Chen, Yang, Liao & Zhang 2021, Towards Impartial Multi-task "
         "Learning, ICLR. https://openreview.net/forum?id=IMPnRXEWpvr"

@@ -33,6 +33,7 @@ class MGDA(GradientBalancer):
     """
 
     name = "mgda"
+    scale = "invariant-weights"
     kind = "gradient-level"
     reference = (
         "Sener & Koltun 2018, Multi-Task Learning as Multi-Objective Optimization, NeurIPS. "

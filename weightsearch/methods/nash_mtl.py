@@ -33,6 +33,7 @@ class NashMTL(GradientBalancer):
     """
 
     name = "nash-mtl"
+    scale = "invariant-update"
     reference = (
         "Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik & Fetaya 2022, Multi-Task Learning "
         "as a Bargaining Game, ICML. https://arxiv.org/abs/2202.01017"

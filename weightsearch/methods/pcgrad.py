@@ -21,6 +21,7 @@ class PCGrad(GradientBalancer):
     """
 
     name = "pcgrad"
+    scale = "invariant-weights"
     reference = (
         "Yu, Kumar, Gupta, Levine, Hausman & Finn 2020, Gradient Surgery for Multi-Task "
         "Learning, NeurIPS. https://arxiv.org/abs/2001.06782"

@@ -16,6 +16,7 @@ class RLW(Balancer):
     """
 
     name = "rlw"
+    scale = "invariant-weights"
     kind = "loss-level"
     reference = (
         "Lin, Ye, Xu, Shi & Zhang 2022, Reasonable Effectiveness of Random Weighting: A Litmus "

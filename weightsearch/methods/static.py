@@ -22,6 +22,7 @@ class Static(Balancer):
     """
 
     name = "static"
+    scale = "invariant-weights"
     kind = "loss-level"
     reference = "Baseline: fixed weights, as tuned by the grid and power-scale searches."
 

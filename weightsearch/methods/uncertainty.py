@@ -31,6 +31,7 @@ class Uncertainty(Balancer):
     """
 
     name = "uncertainty"
+    scale = "adaptive"
     kind = "loss-level"
     reference = (
         "Kendall, Gal & Cipolla 2018, Multi-Task Learning Using Uncertainty to Weigh Losses for "
