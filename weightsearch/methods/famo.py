@@ -8,13 +8,14 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from weightsearch.methods.adam import InternalAdam
 from weightsearch.methods.base import Balancer, loss_values
 from weightsearch.methods.small_linalg import softmax
 
 _EPS = 1e-8
 
 
-class FAMO(Balancer):
+class FAMO(InternalAdam, Balancer):
     """Minimises ``sum(z_i log L_i) / c`` with ``z = softmax(xi)``: weight ``z_i / (c L_i)``.
 
     ``c = sum(z_i / L_i)`` (held constant), so the weights sum over tasks with ``L_i`` to 1. The

@@ -10,13 +10,14 @@ import torch
 from torch import Tensor
 
 from weightsearch.methods import engine
+from weightsearch.methods.adam import InternalAdam
 from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientLevel
 
 _TINY = 1e-12
 
 
-class GradNorm(GradientLevel):
+class GradNorm(InternalAdam, GradientLevel):
     """Weights ``w_i`` learned so that ``||grad_W w_i L_i||`` tracks each task's training rate.
 
     Each step the model gets the gradient of ``sum(w_i L_i)``; then, with ``G_i = w_i ||grad_W

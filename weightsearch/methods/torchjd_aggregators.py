@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import Hyperparameter
 from weightsearch.methods.gradients import GradientLevel
+from weightsearch.methods.hyperparameters import Hyperparameter
 
 PREFIX = "torchjd:"
 

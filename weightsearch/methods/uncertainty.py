@@ -9,10 +9,11 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from weightsearch.methods.adam import InternalAdam
 from weightsearch.methods.base import Balancer, loss_values
 
 
-class Uncertainty(Balancer):
+class Uncertainty(InternalAdam, Balancer):
     """Weights from learned task uncertainties, trained by the method's own optimiser.
 
     ``kendall`` learns a log-variance ``s_i`` (starting at 0) per task and minimises
