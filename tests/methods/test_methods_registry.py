@@ -156,3 +156,34 @@ def test_a_shared_tensor_listed_twice_counts_once() -> None:
     b = methods.create("pcgrad", ["a", "b"], [w, w])
     b.backward({"a": w.sum(), "b": (2 * w).sum()})
     torch.testing.assert_close(w.grad, torch.tensor([3.0, 3.0]))
+
+
+def test_check_arguments_raises_what_create_raises() -> None:
+    shared = [torch.nn.Parameter(torch.zeros(2))]
+    methods.check_arguments("mgda", ["a", "b"], {"normalization": "l2"})  # valid: no error
+    methods.check_arguments("static", ["a", "b"], {"weights": {"a": 1.0}})
+    cases = [
+        ("nosuch", ["a", "b"], {}, "method must be one of"),
+        ("mgda", ["a", "b"], {"normalization": "l3"}, "mgda.normalization must be"),
+        ("mgda", ["a", "b"], {"nosuch": 1}, "mgda takes hyperparameters"),
+        ("nash-mtl", ["a", "b"], {"update_weights_every": 0}, "must be >= 1"),
+        ("equal", ["a", "a"], {}, "loss names must be unique"),
+        ("static", ["a", "b"], {"weights": {"c": 1.0}}, "must name declared losses"),
+    ]
+    for name, losses, hyperparameters, rule in cases:
+        with pytest.raises(ValueError, match=rule) as raised:
+            methods.create(name, losses, shared, **hyperparameters)
+        with pytest.raises(ValueError, match=rule) as checked:
+            methods.check_arguments(name, losses, hyperparameters)
+        assert str(checked.value) == str(raised.value)
+
+
+def test_the_facade_exports_what_it_names_and_methods_import_no_optuna() -> None:
+    for name in methods.__all__:
+        assert hasattr(methods, name), name
+    for cls in methods.method_class.__globals__["_CLASSES"]:
+        assert getattr(methods, cls.__name__) is cls
+    for module in pkgutil.iter_modules(registry.__path__):
+        source = inspect.getsource(importlib.import_module(f"weightsearch.methods.{module.name}"))
+        assert "import optuna" not in source
+        assert "from optuna" not in source
