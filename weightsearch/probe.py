@@ -152,15 +152,7 @@ def run_probe(
             f"note: the task finished after {len(record)} of {steps} steps; the suggestions use "
             "those."
         )
-    return summarise(
-        task=task,
-        losses=losses,
-        record=record,
-        anchor=anchor,
-        base=base,
-        params=run_params,
-        notes=notes,
-    )
+    return summarise(task, losses, record, anchor, base, params=run_params, notes=notes)
 
 
 def _measure(

@@ -14,15 +14,12 @@ from plotly.subplots import make_subplots
 from weightsearch import stats
 from weightsearch.report.figures.common import (
     MAX_SUBPLOTS,
-    MUTED,
     NamedFigure,
     axis_label,
-    best_numbers,
     complete_trials,
-    hover_text,
     method_colors,
-    objective_value,
 )
+from weightsearch.report.figures.search import searched_points
 
 SeedValues = list[tuple[int, dict[str, float]]]
 
@@ -124,7 +121,7 @@ def methods_against_static(
         return None
     figure = go.Figure()
     for reference in references:
-        figure.add_traces(_reference_traces(reference, x_obj, y_obj))
+        figure.add_traces(searched_points(reference, x_obj, y_obj))
     per_seed = _values_by_method(report)
     colors = method_colors(report)
     for method in methods:
@@ -149,45 +146,6 @@ def methods_against_static(
         "came from, with its Pareto front. Wide intervals (few seeds) run off the plot."
     )
     return NamedFigure("methods-vs-static", "Methods against static weights", caption, figure)
-
-
-def _reference_traces(
-    reference: dict[str, Any], x_obj: dict[str, str], y_obj: dict[str, str]
-) -> list[go.Scatter]:
-    """A weight search's points, and its Pareto front as a dotted line."""
-    points = [
-        t
-        for t in complete_trials(reference)
-        if x_obj["name"] in t["values"] and y_obj["name"] in t["values"]
-    ]
-    front_numbers = best_numbers(reference)
-    front = sorted(
-        (t for t in points if t["number"] in front_numbers),
-        key=lambda t: objective_value(t, x_obj),
-    )
-    traces = [
-        go.Scatter(
-            x=[objective_value(t, x_obj) for t in points],
-            y=[objective_value(t, y_obj) for t in points],
-            mode="markers",
-            marker={"size": 7, "color": MUTED, "symbol": "circle-open"},
-            name=f"{reference['study']}: searched points",
-            text=[hover_text(t, reference) for t in points],
-            hoverinfo="text",
-        )
-    ]
-    if front:
-        traces.append(
-            go.Scatter(
-                x=[objective_value(t, x_obj) for t in front],
-                y=[objective_value(t, y_obj) for t in front],
-                mode="lines",
-                line={"color": MUTED, "dash": "dot", "shape": "hv"},
-                name=f"{reference['study']}: Pareto front",
-                hoverinfo="skip",
-            )
-        )
-    return traces
 
 
 def _method_traces(

@@ -28,7 +28,8 @@ Curve = list[tuple[float, float]]
 def learning_curves(
     report: dict[str, Any], runs: Mapping[int, Mapping[str, Any]]
 ) -> NamedFigure | None:
-    """The first objective during training, a line per trial (its mean over seeds)."""
+    """The first objective during training, a line per trial (its mean over seeds); the best
+    trials in red, pruned ones stopping early."""
     objective = report["objectives"][0]
     name = objective["name"]
     best = best_numbers(report)
@@ -40,12 +41,9 @@ def learning_curves(
         if not curve:
             continue
         is_best = trial["number"] in best
-        steps, values = zip(*curve, strict=True)
         figure.add_trace(
-            go.Scatter(
-                x=steps,
-                y=values,
-                mode="lines",
+            _line(
+                curve,
                 line={"color": BEST if is_best else MUTED, "width": 2.5 if is_best else 1},
                 opacity=1.0 if is_best else 0.7,
                 name=f"#{trial['number']}" + (" (best)" if is_best else ""),
@@ -84,12 +82,9 @@ def method_curves(
     order = [m["name"] for m in report.get("methods", []) if m["name"] in curves]
     order += [m for m in curves if m not in order]
     for method in order:
-        steps, means = zip(*_mean_curve(curves[method]), strict=True)
         figure.add_trace(
-            go.Scatter(
-                x=steps,
-                y=means,
-                mode="lines",
+            _line(
+                _mean_curve(curves[method]),
                 line={"color": colors.get(method, MUTED), "width": 2},
                 name=method,
                 hovertemplate=f"{method}<br>step %{{x}}: %{{y:.4g}}"
@@ -129,12 +124,9 @@ def weight_trajectories(
                 points = [(step, w[loss]) for step, w in trajectory if loss in w]
                 if not points:
                     continue
-                steps, weights = zip(*points, strict=True)
                 figure.add_trace(
-                    go.Scatter(
-                        x=steps,
-                        y=weights,
-                        mode="lines",
+                    _line(
+                        points,
                         line={"color": COLORS[loss_index % len(COLORS)], "width": 1.5},
                         opacity=0.85,
                         name=loss,
@@ -159,6 +151,12 @@ def weight_trajectories(
         "Methods with fixed weights are left out."
     )
     return NamedFigure("weight-trajectories", "Weight trajectories", caption, figure)
+
+
+def _line(points: Sequence[tuple[float, float]], **style: Any) -> go.Scatter:
+    """A line through ``(step, value)`` points."""
+    steps, values = zip(*points, strict=True)
+    return go.Scatter(x=steps, y=values, mode="lines", **style)
 
 
 def _changing_trajectories(

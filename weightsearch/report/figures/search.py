@@ -235,42 +235,23 @@ def pareto_front(report: dict[str, Any]) -> NamedFigure | None:
     if len(objectives) < 2:
         return None
     x_obj, y_obj = objectives[0], objectives[1]
-    complete = [
-        t
-        for t in complete_trials(report)
-        if x_obj["name"] in t["values"] and y_obj["name"] in t["values"]
-    ]
-    if not complete:
+    points, front = _points_and_front(report, x_obj, y_obj)
+    if not points:
         return None
-    best = best_numbers(report)
-    front = sorted(
-        (t for t in complete if t["number"] in best), key=lambda t: objective_value(t, x_obj)
-    )
-    others = [t for t in complete if t["number"] not in best]
+    on_front = {t["number"] for t in front}
+    others = [t for t in points if t["number"] not in on_front]
+    shape = "hv" if x_obj["direction"] == "minimize" else "vh"
+    styles = {
+        "dominated": {"mode": "markers", "marker": {"size": 8, "color": MUTED}},
+        "Pareto front": {
+            "mode": "lines+markers",
+            "marker": {"size": 11, "color": BEST},
+            "line": {"color": BEST, "shape": shape},
+        },
+    }
     figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(
-            x=[objective_value(t, x_obj) for t in others],
-            y=[objective_value(t, y_obj) for t in others],
-            mode="markers",
-            marker={"size": 8, "color": MUTED},
-            text=[hover_text(t, report) for t in others],
-            hoverinfo="text",
-            name="dominated",
-        )
-    )
-    figure.add_trace(
-        go.Scatter(
-            x=[objective_value(t, x_obj) for t in front],
-            y=[objective_value(t, y_obj) for t in front],
-            mode="lines+markers",
-            marker={"size": 11, "color": BEST},
-            line={"color": BEST, "shape": "hv" if x_obj["direction"] == "minimize" else "vh"},
-            text=[hover_text(t, report) for t in front],
-            hoverinfo="text",
-            name="Pareto front",
-        )
-    )
+    for name, trials in (("dominated", others), ("Pareto front", front)):
+        figure.add_trace(_scatter(trials, (x_obj, y_obj), report, name=name, **styles[name]))
     figure.update_xaxes(title_text=axis_label(x_obj))
     figure.update_yaxes(title_text=axis_label(y_obj))
     figure.update_layout(title={"text": "Pareto front"}, height=440)
@@ -278,3 +259,55 @@ def pareto_front(report: dict[str, Any]) -> NamedFigure | None:
     if len(objectives) > 2:
         caption += f" The study has {len(objectives)} objectives; the front is over all of them."
     return NamedFigure("pareto-front", "Pareto front", caption, figure)
+
+
+def searched_points(
+    report: dict[str, Any], x_obj: dict[str, str], y_obj: dict[str, str]
+) -> list[go.Scatter]:
+    """A weight search's points and its Pareto front in grey, to draw other results over."""
+    points, front = _points_and_front(report, x_obj, y_obj)
+    axes = (x_obj, y_obj)
+    style = {"mode": "markers", "marker": {"size": 7, "color": MUTED, "symbol": "circle-open"}}
+    traces = [_scatter(points, axes, report, name=f"{report['study']}: searched points", **style)]
+    if front:
+        line = {"color": MUTED, "dash": "dot", "shape": "hv"}
+        name = f"{report['study']}: Pareto front"
+        traces.append(_scatter(front, axes, None, mode="lines", line=line, name=name))
+    return traces
+
+
+def _points_and_front(
+    report: dict[str, Any], x_obj: dict[str, str], y_obj: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The completed trials with both objectives, and those on the front, by the first."""
+    points = [
+        t
+        for t in complete_trials(report)
+        if x_obj["name"] in t["values"] and y_obj["name"] in t["values"]
+    ]
+    best = best_numbers(report)
+    front = sorted(
+        (t for t in points if t["number"] in best), key=lambda t: objective_value(t, x_obj)
+    )
+    return points, front
+
+
+def _scatter(
+    trials: list[dict[str, Any]],
+    axes: tuple[dict[str, str], dict[str, str]],
+    hover: dict[str, Any] | None,
+    **style: Any,
+) -> go.Scatter:
+    """Trials at their values of the two objectives ``axes``; each point's hover text from
+    the ``hover`` report, or no hover label without one."""
+    x_obj, y_obj = axes
+    if hover is None:
+        labels: dict[str, Any] = {"hoverinfo": "skip"}
+    else:
+        labels = {"text": [hover_text(t, hover) for t in trials], "hoverinfo": "text"}
+    return go.Scatter(
+        x=[objective_value(t, x_obj) for t in trials],
+        y=[objective_value(t, y_obj) for t in trials],
+        **labels,
+        **style,
+    )
