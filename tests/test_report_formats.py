@@ -15,7 +15,7 @@ from cli_result import CliResult
 from review_studies import shared_storage
 
 from weightsearch.report.figures import study_figures
-from weightsearch.report.formats import equivalent_command
+from weightsearch.report.summary import equivalent_command
 from weightsearch.storage import open_storage
 from weightsearch.study import load_existing_study
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import re
 import signal
 import sys
 import warnings
@@ -36,7 +34,6 @@ from weightsearch.search import (
 )
 from weightsearch.spaces import parse_base_weights, parse_multipliers
 from weightsearch.storage import mask_password, resolve_url
-from weightsearch.study import load_existing_study
 from weightsearch.task import parse_params
 
 app = typer.Typer(
@@ -377,38 +374,11 @@ def report_study(
 ) -> None:
     """Report on a study: a table, JSON, CSV, markdown, or an HTML page with plots."""
     # The review modules load here, not at startup: plotly alone adds ~0.4 s to every command.
-    from weightsearch.report.formats import FORMATS, format_report
-    from weightsearch.report.studies import open_for_review
+    from weightsearch.report.render import render_report
 
-    if fmt not in FORMATS:
-        raise WeightsearchError(
-            f"--format must be one of {', '.join(FORMATS)}, but got {fmt!r}. Example: --format html"
-        )
-    url = resolve_url(storage)
-    store = open_for_review(url)
-    found, definition = load_existing_study(store, study)
-    if fmt == "html" and output is None:
-        output = Path(re.sub(r"[^\w.-]+", "_", study) + ".html")
-    if fmt == "table":
-        document = build_report(found, definition)
-        console = _stdout if output is None else Console(file=io.StringIO(), width=160)
-        render_table(document, definition, console)
-        if output is None:
-            return
-        assert isinstance(console.file, io.StringIO)
-        text = console.file.getvalue()
-    else:
-        text = format_report(found, definition, store, fmt)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise WeightsearchError(
-            f"can't write the report to {output}: {exc.strerror or exc}. Pass another --output."
-        ) from None
-    _message(f"wrote the {fmt} report of {study!r} to {output.resolve()}")
+    written = render_report(study, fmt, url=resolve_url(storage), output=output, console=_stdout)
+    if written is not None:
+        _message(f"wrote the {fmt} report of {study!r} to {written.resolve()}")
 
 
 @app.command("studies")

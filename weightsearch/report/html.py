@@ -15,7 +15,7 @@ from plotly.offline import get_plotlyjs
 from weightsearch.errors import WeightsearchError
 from weightsearch.report.document import build_report, trial_counts
 from weightsearch.report.figures import NamedFigure, runs_by_trial, study_figures
-from weightsearch.report.formats import describe_study, summary_table
+from weightsearch.report.summary import describe_study, is_numeric_column, summary_table
 from weightsearch.study import StudyDefinition, load_existing_study
 
 _STYLE = """
@@ -136,7 +136,7 @@ def _summary_html(report: dict[str, Any], definition: StudyDefinition) -> str:
     title, header, rows, footnote = summary_table(report, definition)
     if not rows:
         return "<p>No completed trial yet.</p>"
-    numeric = [i for i in range(len(header)) if _numeric(rows, i)]
+    numeric = [i for i in range(len(header)) if is_numeric_column(rows, i)]
     lines = [f"<table><caption>{_e(title)}</caption><thead><tr>"]
     lines += [f"<th>{_e(h)}</th>" for h in header]
     lines.append("</tr></thead><tbody>")
@@ -162,11 +162,6 @@ def _failures_html(report: dict[str, Any]) -> str:
     )
     more = f"<li>... and {len(failed) - _FAILED_SHOWN} more</li>" if len(failed) > 5 else ""
     return f"<h2>Failed trials ({len(failed)})</h2><ul>{items}{more}</ul>"
-
-
-def _numeric(rows: list[list[str]], index: int) -> bool:
-    cells = [row[index] for row in rows if row[index] not in ("-", "")]
-    return bool(cells) and all(c.lstrip("-")[:1].isdigit() for c in cells)
 
 
 def _e(text: object) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from weightsearch.methods import MethodInfo
+if TYPE_CHECKING:  # report/ draws what methods/ describes; it needs no torch to do it
+    from weightsearch.methods import MethodInfo
 
 
 def render_methods_table(infos: Sequence[MethodInfo], console: Console) -> None:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from weightsearch.probe import ProbeResult
+from weightsearch.probe_summary import ProbeResult
 
 
 def render_probe(result: ProbeResult, console: Console) -> None:

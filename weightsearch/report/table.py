@@ -1,6 +1,6 @@
 """Rich tables of a study's results, for the terminal.
 
-The rows are the study's summary from :func:`weightsearch.report.formats.summary_table`, the
+The rows are the study's summary from :func:`weightsearch.report.summary.summary_table`, the
 same the markdown report and the HTML page show; this module only draws them.
 """
 
@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from weightsearch.report.document import trial_counts
-from weightsearch.report.formats import summary_table
+from weightsearch.report.summary import summary_table
 from weightsearch.study import StudyDefinition
 
 # Columns of text rather than numbers, drawn left-aligned.
