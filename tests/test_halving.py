@@ -37,7 +37,7 @@ def test_rungs_by_hand(min_steps: int, eta: int, max_steps: int, expected: tuple
     ],
 )
 def test_bad_rungs_say_rule_value_and_fix(args: tuple, fragment: str) -> None:
-    with pytest.raises(ValueError, match="Example|Lower it") as info:
+    with pytest.raises(ValueError, match=r"Example|Lower it") as info:
         make_rungs(*args)
     assert fragment in str(info.value)
 

@@ -89,7 +89,9 @@ def fit(run: ws.Run, names: tuple[str, ...]) -> dict[str, float]:
     for epoch in range(int(run.params.get("epochs", EPOCHS))):
         for batch in torch.randperm(len(x)).split(64):
             features, predictions = model(x[batch])
-            losses = {name: ((predictions[name] - y[batch]) ** 2).mean() for name, y in targets.items()}
+            losses = {
+                name: ((predictions[name] - y[batch]) ** 2).mean() for name, y in targets.items()
+            }
             optimizer.zero_grad()
             balancer.backward(losses, features=features)
             optimizer.step()
