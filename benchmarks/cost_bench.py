@@ -77,13 +77,25 @@ def _one(job: tuple[str, str, str, int, int]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run() -> None:
+def run(tables: str | None, configs: str | None) -> None:
+    """Simulate every configuration not yet in RUNS, or those of ``tables`` / ``configs`` only.
+
+    ``configs`` is ``sampler:pruner,...``, e.g. ``tpe:none,grid:halving``.
+    """
+    wanted = set(configs.split(",")) if configs else None
     done = set()
     if RUNS.exists():
         for line in RUNS.read_text().splitlines():
             r = json.loads(line)
             done.add((r["key"], r["sampler"], r["pruner"], r["seed"]))
-    jobs = [j for j in configurations() if j[:4] not in done and _table_path(j[0]).exists()]
+    jobs = [
+        j
+        for j in configurations()
+        if j[:4] not in done
+        and _table_path(j[0]).exists()
+        and (tables is None or j[0].split("-")[0] in tables.split(","))
+        and (wanted is None or f"{j[1]}:{j[2]}" in wanted)
+    ]
     print(f"{len(jobs)} runs to do", flush=True)
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(2) as pool, RUNS.open("a") as sink:
@@ -143,8 +155,11 @@ def _fmt(ratio: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("run", "summary"))
-    if parser.parse_args().what == "run":
-        run()
+    parser.add_argument("--tables", default=None, help="run these tasks only, e.g. k5,k6")
+    parser.add_argument("--configs", default=None, help="run these only, e.g. tpe:none,grid:none")
+    args = parser.parse_args()
+    if args.what == "run":
+        run(args.tables, args.configs)
     else:
         summary()
 

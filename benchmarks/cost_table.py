@@ -68,9 +68,9 @@ SPACES = (
     # the best k5 point has two exponents at -2, on the grid's edge (-3:1 would centre it)
     SpaceSpec("k5", "power", exponents=(-2, 2)),  # 5^4 = 625
     SpaceSpec("k6", "power", exponents=(-2, 1)),  # 4^5 = 1024
-    SpaceSpec("k3", "sum"),  # 1,3,9 on every loss: 25 distinct points
-    SpaceSpec("k4", "sum"),  # 79
-    SpaceSpec("k5", "sum"),  # 241
+    SpaceSpec("k3", "sum"),  # 1,3,9 on every loss: 19 distinct points
+    SpaceSpec("k4", "sum"),
+    SpaceSpec("k5", "sum"),
 )
 
 
