@@ -20,7 +20,7 @@ import pytest
 from optuna.trial import TrialState
 
 from weightsearch import records
-from weightsearch.runner import process_owner, reap_lost_trials
+from weightsearch.lost_trials import process_owner, reap_lost_trials
 from weightsearch.spaces import sum_to_one_grid
 from weightsearch.storage import open_storage
 from weightsearch.worker import Job, ProcessWorker

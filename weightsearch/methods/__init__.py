@@ -52,6 +52,7 @@ __all__ = [
     "Hyperparameter",
     "MethodInfo",
     "available",
+    "check_arguments",
     "create",
     "describe",
     "method_class",
@@ -126,6 +127,20 @@ def create(
             )
         _check_value(name, known[key], value)
     return cls(losses, shared, **hyperparameters)
+
+
+def check_arguments(name: str, losses: Sequence[str], hyperparameters: Mapping[str, Any]) -> None:
+    """Check that method ``name`` accepts these hyperparameters over these losses.
+
+    The method is made once on a stand-in parameter, so a value its constructor refuses (a
+    negative learning rate, a torchjd argument left out) is reported before any training.
+
+    Raises:
+        ValueError: the constructor's message: unknown method or hyperparameter, bad value.
+    """
+    import torch
+
+    create(name, list(losses), [torch.zeros(1, requires_grad=True)], **hyperparameters)
 
 
 @dataclass(frozen=True)
