@@ -14,12 +14,12 @@ from optuna.trial import TrialState
 
 import weightsearch as ws
 from weightsearch import records
+from weightsearch.jobs import Job, execute_job
 from weightsearch.lost_trials import process_owner, reap_lost_trials
 from weightsearch.points import FixedPoints, Point, create_running_trial
 from weightsearch.runner import Interrupted, Runner, RunOptions
 from weightsearch.storage import StorageHandle
 from weightsearch.task import load_task
-from weightsearch.worker import Job, execute_job
 
 
 def never_prune(seed_index: int, step: int, metrics) -> bool:

@@ -34,6 +34,7 @@ from weightsearch.search import (
     run_power_scale,
 )
 from weightsearch.spaces import parse_base_weights, parse_multipliers
+from weightsearch.spaces.power_scale import parse_exponent_range
 from weightsearch.storage import mask_password, resolve_url
 from weightsearch.study import load_existing_study
 from weightsearch.task import parse_params
@@ -104,7 +105,7 @@ def power_scale(
         session,
         anchor=anchor,
         base=base,
-        exponents=exponents,
+        exponents=_parsed(parse_exponent_range, exponents),
         sampler=sampler,
         continuous=continuous,
         sampler_seed=sampler_seed,

@@ -18,14 +18,7 @@ from optuna.trial import TrialState
 from weightsearch import records
 from weightsearch.errors import WeightsearchError
 from weightsearch.points import FixedPoints, Point
-from weightsearch.session import (
-    Outcome,
-    ProgressFactory,
-    Session,
-    StudyPlan,
-    make_definition,
-    run_study,
-)
+from weightsearch.session import Outcome, ProgressFactory, Session, StudyPlan, run_study
 from weightsearch.storage import StorageHandle
 from weightsearch.study import best_trials, load_existing_study
 from weightsearch.task import load_task
@@ -66,7 +59,7 @@ def run_compare(
         "contenders": {name: {"method": m, "weights": w} for name, (m, w) in contenders.items()},
         "method_args": args,
     }
-    definition = make_definition(session, task, "compare", space)
+    definition = session.definition(task, "compare", space)
     names = list(contenders)
     points = [
         Point(

@@ -22,19 +22,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch import records
+from weightsearch.jobs import Job, JobResult
 from weightsearch.lost_trials import fail_trial, process_owner, reap_lost_trials
 from weightsearch.optuna_internals import trial_id
 from weightsearch.points import Point, PointSource
 from weightsearch.storage import StorageHandle
 from weightsearch.task import Task, default_device
-from weightsearch.worker import (
-    InProcessWorker,
-    Job,
-    JobResult,
-    ProcessWorker,
-    Worker,
-    worker_threads,
-)
+from weightsearch.worker import InProcessWorker, ProcessWorker, Worker, worker_threads
 
 
 class Progress(Protocol):

@@ -18,14 +18,7 @@ from weightsearch.compare import DEFAULT_METHODS, run_compare
 from weightsearch.errors import WeightsearchError
 from weightsearch.points import FixedPoints, Point, PointSource, SampledPoints
 from weightsearch.samplers import choose_sampler, make_sampler
-from weightsearch.session import (
-    Outcome,
-    ProgressFactory,
-    Session,
-    StudyPlan,
-    make_definition,
-    run_study,
-)
+from weightsearch.session import Outcome, ProgressFactory, Session, StudyPlan, run_study
 from weightsearch.spaces import sum_to_one_grid
 from weightsearch.spaces.power_scale import PowerScaleSpace, power_scale_space
 from weightsearch.task import load_task
@@ -67,7 +60,7 @@ def run_grid(
         "vary": list(vary) if vary else list(task.losses),
         "base": dict(base) if base else dict.fromkeys(task.losses, 1.0),
     }
-    definition = make_definition(session, task, "grid", space)
+    definition = session.definition(task, "grid", space)
     points = FixedPoints([static_point(w) for w in weights], session.n_trials)
     return run_study(session, task, StudyPlan(definition, points), progress)
 
@@ -92,7 +85,7 @@ def run_power_scale(
     session: Session,
     anchor: str | None = None,
     base: float = 10.0,
-    exponents: str = "-3:1",
+    exponents: str | tuple[int, int] = "-3:1",
     sampler: str | None = None,
     continuous: bool = False,
     sampler_seed: int | None = None,
@@ -108,7 +101,7 @@ def run_power_scale(
         space = power_scale_space(
             task.losses, anchor=anchor, base=base, exponents=exponents, continuous=continuous
         )
-        definition = make_definition(session, task, "power-scale", _power_scale_definition(space))
+        definition = session.definition(task, "power-scale", _power_scale_definition(space))
         chosen = choose_sampler(
             space,
             sampler=sampler,

@@ -79,6 +79,27 @@ class Session:
                 "--trial-timeout, or drop --in-process."
             )
 
+    def definition(self, task: Task, kind: str, space: dict[str, Any]) -> StudyDefinition:
+        """The definition this session's study of ``kind`` must hold; checks the objectives."""
+        names = list(self.objectives) or [next(iter(task.metrics))]
+        unknown = [n for n in names if n not in task.metrics]
+        if unknown:
+            raise WeightsearchError(
+                f"--objective must be a metric the task declares, but got {', '.join(unknown)}. "
+                f"The task's metrics are: {', '.join(task.metrics)}."
+            )
+        if len(set(names)) != len(names):
+            raise WeightsearchError(f"--objective names a metric twice: {', '.join(names)}.")
+        return StudyDefinition(
+            kind=kind,
+            task=f"{task_stem(self.task)}:{task.name}",
+            losses=task.losses,
+            objectives=tuple(Objective(n, task.metrics[n]) for n in names),
+            space=space,
+            seeds=tuple(range(self.seeds)),
+            metrics=dict(task.metrics),
+        )
+
 
 @dataclass
 class Outcome:
@@ -91,36 +112,12 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def make_definition(
-    session: Session, task: Task, kind: str, space: dict[str, Any]
-) -> StudyDefinition:
-    """The definition a command's study must hold; checks the objectives."""
-    names = list(session.objectives) or [next(iter(task.metrics))]
-    unknown = [n for n in names if n not in task.metrics]
-    if unknown:
-        raise WeightsearchError(
-            f"--objective must be a metric the task declares, but got {', '.join(unknown)}. "
-            f"The task's metrics are: {', '.join(task.metrics)}."
-        )
-    if len(set(names)) != len(names):
-        raise WeightsearchError(f"--objective names a metric twice: {', '.join(names)}.")
-    return StudyDefinition(
-        kind=kind,
-        task=f"{task_stem(session.task)}:{task.name}",
-        losses=task.losses,
-        objectives=tuple(Objective(n, task.metrics[n]) for n in names),
-        space=space,
-        seeds=tuple(range(session.seeds)),
-        metrics=dict(task.metrics),
-    )
-
-
 @dataclass(frozen=True)
 class StudyPlan:
     """How one command's study runs, beyond the session: its points, sampler and defaults.
 
     Attributes:
-        definition: what the study holds (see :func:`make_definition`).
+        definition: what the study holds (see :meth:`Session.definition`).
         source: the points to run.
         sampler: the study's Optuna sampler (None: Optuna's default; unused by fixed points).
         default_pruner: the pruner when the session names none.
