@@ -136,6 +136,7 @@ def compare(
         list[str] | None,
         typer.Option("--method-arg", help="METHOD.KEY=VALUE hyperparameter of a method."),
     ] = None,
+    # Replaces the shared --seeds (another default and help); its value goes to the session.
     seeds: Annotated[
         int, typer.Option("--seeds", help="Seeds per method; every method runs the same seeds.")
     ] = 3,
