@@ -20,10 +20,11 @@ import pytest
 from optuna.trial import TrialState
 
 from weightsearch import records
-from weightsearch.runner import process_owner, reap_lost_trials
+from weightsearch.jobs import Job
+from weightsearch.lost_trials import process_owner, reap_lost_trials
 from weightsearch.spaces import sum_to_one_grid
 from weightsearch.storage import open_storage
-from weightsearch.worker import Job, ProcessWorker
+from weightsearch.worker import ProcessWorker
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from weightsearch.samplers import choose_sampler
 from weightsearch.spaces.power_scale import (
     PowerScaleSpace,
-    choose_sampler,
     normalize,
     parse_exponent_range,
     power_scale_space,

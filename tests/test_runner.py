@@ -14,18 +14,12 @@ from optuna.trial import TrialState
 
 import weightsearch as ws
 from weightsearch import records
-from weightsearch.runner import (
-    FixedPoints,
-    Interrupted,
-    Point,
-    Runner,
-    RunOptions,
-    create_running_trial,
-    process_owner,
-    reap_lost_trials,
-)
+from weightsearch.jobs import Job, execute_job
+from weightsearch.lost_trials import process_owner, reap_lost_trials
+from weightsearch.points import FixedPoints, Point, create_running_trial
+from weightsearch.runner import Interrupted, Runner, RunOptions
+from weightsearch.storage import StorageHandle
 from weightsearch.task import load_task
-from weightsearch.worker import Job, execute_job
 
 
 def never_prune(seed_index: int, step: int, metrics) -> bool:
@@ -70,8 +64,7 @@ def study():
 def make_runner(study, task, objectives=("score",), **options) -> Runner:
     return Runner(
         study,
-        "memory",
-        study._storage,
+        StorageHandle("memory", study._storage),
         "unused-reference",
         task,
         objectives,

@@ -15,14 +15,13 @@ import optuna
 import typer
 from rich.console import Console
 
-from weightsearch import methods as balancing
+from weightsearch.cli_options import JsonOpt, ParamOpt, StorageOpt, TaskArg, search_command
+from weightsearch.cli_output import EXIT_INTERRUPTED
+from weightsearch.cli_output import STDOUT as _stdout
+from weightsearch.cli_output import error as _error
+from weightsearch.cli_output import message as _message
 from weightsearch.errors import WeightsearchError
-from weightsearch.probe import DEFAULT_STEPS, run_probe
 from weightsearch.report import build_report, render_table
-from weightsearch.report.methods_table import render_methods_table
-from weightsearch.report.probe_table import render_probe
-from weightsearch.report.progress import ProgressBar
-from weightsearch.runner import Interrupted
 from weightsearch.search import (
     DEFAULT_METHODS,
     Outcome,
@@ -33,6 +32,7 @@ from weightsearch.search import (
     run_power_scale,
 )
 from weightsearch.spaces import parse_base_weights, parse_multipliers
+from weightsearch.spaces.power_scale import parse_exponent_range
 from weightsearch.storage import mask_password, resolve_url
 from weightsearch.task import parse_params
 
@@ -44,75 +44,15 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-EXIT_NO_COMPLETE = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-
-TaskArg = Annotated[
-    str, typer.Argument(help="path/file.py:function, package.module:function, or path/file.py")
-]
-StudyOpt = Annotated[
-    str | None, typer.Option("--study", help="Study name (default: <task stem>-<command>).")
-]
-StorageOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--storage",
-        envvar="WEIGHTSEARCH_STORAGE",
-        help="Storage URL (default: sqlite:///studies/weightsearch.db).",
-        show_envvar=True,
-    ),
-]
-ObjectiveOpt = Annotated[
-    list[str] | None,
-    typer.Option("--objective", help="Metric to optimise; repeat for a multi-objective study."),
-]
-SeedsOpt = Annotated[
-    int, typer.Option("--seeds", help="Seeds per point (a point's value is the mean).")
-]
-NTrialsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--n-trials",
-        help="At most this many trials in the study; a rerun tops it up (lost trials don't count).",
-    ),
-]
-TimeoutOpt = Annotated[
-    float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")
-]
-PrunerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--pruner", help="none, median or hyperband (default: none for grids, else median)."
-    ),
-]
-ParamOpt = Annotated[
-    list[str] | None, typer.Option("--param", help="KEY=VALUE handed to the task as run.params.")
-]
-NJobsOpt = Annotated[
-    int, typer.Option("--n-jobs", help="Trials at once on this machine (worker processes).")
-]
-TrialTimeoutOpt = Annotated[
-    float | None,
-    typer.Option("--trial-timeout", help="Stop and fail a trial that runs longer (seconds)."),
-]
-InProcessOpt = Annotated[
-    bool,
-    typer.Option(
-        "--in-process",
-        help="Run trials in this process (debuggers work; a crash of the task ends the command).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON report to stdout.")]
-QuietOpt = Annotated[
-    bool,
-    typer.Option("--quiet", help="No progress bar: print only the result (and warnings)."),
-]
+# probe.DEFAULT_STEPS, which a test keeps equal: importing probe here would import torch.
+PROBE_STEPS = 20
 
 
-@app.command()
+@search_command(app, "grid")
 def grid(
-    task: TaskArg,
+    session: Session,
+    progress: ProgressFactory | None,
     multipliers: Annotated[
         str, typer.Option(help="Factors tried on each varied loss's base weight.")
     ] = "1,2,4,6",
@@ -122,52 +62,21 @@ def grid(
     base: Annotated[
         str | None, typer.Option(help="Base weights name=w,... (default: equal).")
     ] = None,
-    study: StudyOpt = None,
-    storage: StorageOpt = None,
-    objective: ObjectiveOpt = None,
-    seeds: SeedsOpt = 1,
-    n_trials: NTrialsOpt = None,
-    timeout: TimeoutOpt = None,
-    pruner: PrunerOpt = None,
-    param: ParamOpt = None,
-    n_jobs: NJobsOpt = 1,
-    trial_timeout: TrialTimeoutOpt = None,
-    in_process: InProcessOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
+) -> Outcome:
     """Sum-to-one multiplier grid: every weight vector normalised to sum 1, each run once."""
-    session = _session(
-        task,
-        study,
-        storage,
-        objective,
-        seeds,
-        n_trials,
-        timeout,
-        pruner,
-        param,
-        n_jobs,
-        trial_timeout,
-        in_process,
+    return run_grid(
+        session,
+        multipliers=_parsed(parse_multipliers, multipliers),
+        vary=_names(vary) if vary is not None else None,
+        base=_parsed(parse_base_weights, base) if base is not None else None,
+        progress=progress,
     )
-    outcome = _run(
-        lambda progress: run_grid(
-            session,
-            multipliers=_parsed(parse_multipliers, multipliers),
-            vary=[v.strip() for v in vary.split(",") if v.strip()] if vary is not None else None,
-            base=_parsed(parse_base_weights, base) if base is not None else None,
-            progress=progress,
-        ),
-        json_output,
-        quiet,
-    )
-    _finish(outcome, json_output)
 
 
-@app.command("power-scale")
+@search_command(app, "power-scale")
 def power_scale(
-    task: TaskArg,
+    session: Session,
+    progress: ProgressFactory | None,
     anchor: Annotated[
         str | None, typer.Option(help="Loss fixed at weight 1 (default: the first loss).")
     ] = None,
@@ -187,55 +96,24 @@ def power_scale(
     sampler_seed: Annotated[
         int | None, typer.Option(help="Seed of the sampler, for a reproducible search.")
     ] = None,
-    study: StudyOpt = None,
-    storage: StorageOpt = None,
-    objective: ObjectiveOpt = None,
-    seeds: SeedsOpt = 1,
-    n_trials: NTrialsOpt = None,
-    timeout: TimeoutOpt = None,
-    pruner: PrunerOpt = None,
-    param: ParamOpt = None,
-    n_jobs: NJobsOpt = 1,
-    trial_timeout: TrialTimeoutOpt = None,
-    in_process: InProcessOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
+) -> Outcome:
     """Anchor-one power scaling: one loss at weight 1, the others base**n."""
-    session = _session(
-        task,
-        study,
-        storage,
-        objective,
-        seeds,
-        n_trials,
-        timeout,
-        pruner,
-        param,
-        n_jobs,
-        trial_timeout,
-        in_process,
+    return run_power_scale(
+        session,
+        anchor=anchor,
+        base=base,
+        exponents=_parsed(parse_exponent_range, exponents),
+        sampler=sampler,
+        continuous=continuous,
+        sampler_seed=sampler_seed,
+        progress=progress,
     )
-    outcome = _run(
-        lambda progress: run_power_scale(
-            session,
-            anchor=anchor,
-            base=base,
-            exponents=exponents,
-            sampler=sampler,
-            continuous=continuous,
-            sampler_seed=sampler_seed,
-            progress=progress,
-        ),
-        json_output,
-        quiet,
-    )
-    _finish(outcome, json_output)
 
 
-@app.command()
+@search_command(app, "compare", without=("pruner",))
 def compare(
-    task: TaskArg,
+    session: Session,
+    progress: ProgressFactory | None,
     methods: Annotated[
         str,
         typer.Option(
@@ -255,48 +133,22 @@ def compare(
         list[str] | None,
         typer.Option("--method-arg", help="METHOD.KEY=VALUE hyperparameter of a method."),
     ] = None,
+    # Replaces the shared --seeds (another default and help); its value goes to the session.
     seeds: Annotated[
         int, typer.Option("--seeds", help="Seeds per method; every method runs the same seeds.")
     ] = 3,
-    study: StudyOpt = None,
-    storage: StorageOpt = None,
-    objective: ObjectiveOpt = None,
-    n_trials: NTrialsOpt = None,
-    timeout: TimeoutOpt = None,
-    param: ParamOpt = None,
-    n_jobs: NJobsOpt = 1,
-    trial_timeout: TrialTimeoutOpt = None,
-    in_process: InProcessOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
+) -> Outcome:
     """Adaptive methods against equal and tuned static weights, seed by seed, with statistics."""
-    session = _session(
-        task,
-        study,
-        storage,
-        objective,
-        seeds,
-        n_trials,
-        timeout,
-        None,
-        param,
-        n_jobs,
-        trial_timeout,
-        in_process,
+    # The methods import torch: loaded when a command needs them, not at startup.
+    from weightsearch.methods import parse_method_args
+
+    return run_compare(
+        session,
+        methods=_names(methods),
+        static=static or (),
+        method_args=_parsed(parse_method_args, method_arg or []),
+        progress=progress,
     )
-    outcome = _run(
-        lambda progress: run_compare(
-            session,
-            methods=[m.strip() for m in methods.split(",") if m.strip()],
-            static=static or (),
-            method_args=_parsed(balancing.parse_method_args, method_arg or []),
-            progress=progress,
-        ),
-        json_output,
-        quiet,
-    )
-    _finish(outcome, json_output)
 
 
 @app.command()
@@ -304,7 +156,7 @@ def probe(
     task: TaskArg,
     steps: Annotated[
         int, typer.Option(help="Balancer steps to measure; the function is stopped after them.")
-    ] = DEFAULT_STEPS,
+    ] = PROBE_STEPS,
     anchor: Annotated[
         str | None,
         typer.Option(help="Loss at weight 1 in the suggested power-scale (default: the first)."),
@@ -330,6 +182,10 @@ def probe(
     base, offsets (loss -> log_base(anchor norm / norm)), exponents ([LO, HI] or null)};
     commands (grid, power-scale: command lines to paste).
     """
+    # probe.py and its tables import torch: loaded here, not at every command's startup.
+    from weightsearch.probe import run_probe
+    from weightsearch.report.probe_table import render_probe
+
     # With --json the task's own prints must not corrupt the document on stdout.
     with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
         result = run_probe(
@@ -353,7 +209,10 @@ def list_methods(
     json_output: JsonOpt = False,
 ) -> None:
     """List the balancing methods with their kind, reference and hyperparameters."""
-    infos = balancing.describe()
+    from weightsearch.methods import describe
+    from weightsearch.report.methods_table import render_methods_table
+
+    infos = describe()
     if json_output:
         sys.stdout.write(json.dumps([info.to_dict() for info in infos], indent=2) + "\n")
         return
@@ -421,60 +280,6 @@ def dashboard(
         _message("dashboard stopped.")
 
 
-_stderr = Console(stderr=True)
-# Piped output (a file, a CI log) gets wide tables instead of rich's default 80 columns.
-_stdout = Console() if Console().is_terminal else Console(width=160)
-
-
-def _session(
-    task: str,
-    study: str | None,
-    storage: str | None,
-    objective: list[str] | None,
-    seeds: int,
-    n_trials: int | None,
-    timeout: float | None,
-    pruner: str | None,
-    param: list[str] | None,
-    n_jobs: int,
-    trial_timeout: float | None,
-    in_process: bool,
-) -> Session:
-    if n_trials is not None and n_trials < 1:
-        raise WeightsearchError(f"--n-trials must be at least 1, but got {n_trials}.")
-    if timeout is not None and timeout <= 0:
-        raise WeightsearchError(
-            f"--timeout must be a positive number of seconds, but got {timeout}."
-        )
-    if seeds < 1:
-        raise WeightsearchError(f"--seeds must be at least 1, but got {seeds}.")
-    if n_jobs < 1:
-        raise WeightsearchError(f"--n-jobs must be at least 1, but got {n_jobs}.")
-    if trial_timeout is not None and trial_timeout <= 0:
-        raise WeightsearchError(
-            f"--trial-timeout must be a positive number of seconds, but got {trial_timeout}."
-        )
-    if in_process and (n_jobs > 1 or trial_timeout is not None):
-        raise WeightsearchError(
-            "--in-process runs one trial at a time and can't stop it: drop --n-jobs and "
-            "--trial-timeout, or drop --in-process."
-        )
-    return Session(
-        task=task,
-        study=study,
-        storage=storage,
-        objectives=objective or (),
-        seeds=seeds,
-        n_trials=n_trials,
-        timeout=timeout,
-        pruner=pruner,
-        params=parse_params(param or ()),
-        n_jobs=n_jobs,
-        trial_timeout=trial_timeout,
-        in_process=in_process,
-    )
-
-
 def _parsed(parse: Callable[[Any], Any], text: Any) -> Any:
     try:
         return parse(text)
@@ -482,47 +287,9 @@ def _parsed(parse: Callable[[Any], Any], text: Any) -> Any:
         raise WeightsearchError(str(exc)) from None
 
 
-def _run(
-    start: Callable[[ProgressFactory | None], Outcome], json_output: bool, quiet: bool = False
-) -> Outcome:
-    """Run a command's core with a progress bar (none when quiet); on Ctrl-C print what was done
-    and exit 130."""
-    bar: ProgressFactory | None = None if quiet else (lambda d: ProgressBar(d, _stderr))
-    try:
-        return start(bar)
-    except Interrupted as exc:
-        _message("interrupted: running trials were marked failed; run the same command to resume.")
-        if isinstance(exc.outcome, Outcome):
-            _finish(exc.outcome, json_output, exit_code=EXIT_INTERRUPTED)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-def _finish(outcome: Outcome, json_output: bool, exit_code: int | None = None) -> None:
-    for note in outcome.notes:
-        _message(note)
-    report = build_report(outcome.study, outcome.definition)
-    _save_to_dashboard(outcome, report)
-    if json_output:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        render_table(report, outcome.definition, _stdout)
-        _stdout.print(f"study {outcome.study.study_name!r} in {outcome.shown_storage}")
-    if exit_code is None:
-        exit_code = 0 if report["best"] else EXIT_NO_COMPLETE
-        if exit_code == EXIT_NO_COMPLETE:
-            errors = [t.get("error") for t in report["trials"] if t["state"] == "FAIL"]
-            first = f" First error: {errors[0]}" if errors else ""
-            _error(f"no trial completed.{first}")
-    raise typer.Exit(exit_code)
-
-
-def _save_to_dashboard(outcome: Outcome, report: dict[str, Any]) -> None:
-    """Where optuna-dashboard is installed, save the study note and figures; never fails."""
-    from weightsearch.report.dashboard import save_to_dashboard
-
-    warning = save_to_dashboard(outcome.study, outcome.definition, report)
-    if warning:
-        _message(warning)
+def _names(text: str) -> list[str]:
+    """A comma-separated list of names, blanks dropped."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -566,13 +333,3 @@ def _commands() -> None:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _error(message: str) -> None:
-    _message(f"error: {message}")
-
-
-def _message(text: str) -> None:
-    """A plain line on stderr: never wrapped, never coloured, so scripts can read it."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()

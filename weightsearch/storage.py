@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,31 @@ def _file_lock(file: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class StorageHandle:
+    """An opened storage with the URL it came from: what the commands pass around.
+
+    Attributes:
+        url: the storage URL, password included (never print it: use :attr:`shown`).
+        storage: the Optuna storage opened from it.
+    """
+
+    url: str
+    storage: BaseStorage
+
+    @classmethod
+    def open(cls, url: str | None) -> StorageHandle:
+        """Open the storage at ``url`` (None: ``$WEIGHTSEARCH_STORAGE`` or the default)."""
+        resolved = resolve_url(url)
+        return cls(resolved, open_storage(resolved))
+
+    @property
+    def shown(self) -> str:
+        """The URL with its password masked, for messages."""
+        return mask_password(self.url)
+
+    def lock(self, study_name: str) -> contextlib.AbstractContextManager[None]:
+        """The cross-process lock on one study of this storage (see :func:`study_lock`)."""
+        return study_lock(self.url, study_name, self.storage)

@@ -1,8 +1,7 @@
-"""The worker side: running the user's function for one trial, in this process or a child.
+"""The worker side: where a trial's job runs, in this process or a child process.
 
-:func:`execute_job` runs the function once per seed and turns what happens (metrics, an
-exception, a non-finite value, a prune) into a :class:`JobResult`; it never raises for the user's
-errors. :class:`ProcessWorker` keeps one long-lived child process that imported the task once,
+:class:`InProcessWorker` runs jobs in the coordinator's process (``--in-process``).
+:class:`ProcessWorker` keeps one long-lived child process that imported the task once,
 hands it jobs over a pipe, answers its intermediate reports with pruning decisions, and turns a
 child that dies (segfault, ``os._exit``, out of memory) or overruns ``--trial-timeout`` into a
 failed trial, starting a fresh child for the next job.
@@ -11,138 +10,21 @@ failed trial, starting a fresh child for the next job.
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing
 import os
 import signal
 import sys
 import time
-import traceback
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from weightsearch.errors import WeightsearchError
-from weightsearch.task import Pruned, Run, Task, load_task
+from weightsearch.jobs import Job, JobResult, Reporter, execute_job
+from weightsearch.task import Task, load_task
 
-# Long learning curves are thinned to this many points per seed before they are stored.
-_MAX_CURVE_POINTS = 200
-_MAX_TRACEBACK_CHARS = 8000
 # How long a new worker may take to import torch and the task before its first job.
 _START_TIMEOUT_S = 300.0
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything a worker needs to run one trial; picklable, so it can cross a process boundary."""
-
-    number: int
-    weights: dict[str, float]
-    method: str
-    seeds: tuple[int, ...]
-    objectives: tuple[str, ...]
-    params: dict[str, Any] = field(default_factory=dict)
-    method_args: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-
-
-@dataclass
-class JobResult:
-    """What came of a job: metrics per seed, or the error or prune that stopped it."""
-
-    state: Literal["COMPLETE", "FAIL", "PRUNED"]
-    seed_values: dict[int, dict[str, float]] = field(default_factory=dict)
-    error: str | None = None
-    traceback: str | None = None
-    curves: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
-    weight_trajectories: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
-    final_weights: dict[int, dict[str, float]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-class Reporter(Protocol):
-    def __call__(self, seed_index: int, step: int, metrics: Mapping[str, float]) -> bool: ...
-
-
-def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
-    """Run the user's function once per seed of ``job``; never raises for the user's errors.
-
-    Only the first seed's reports reach the pruner: later seeds repeat the same steps.
-    ``KeyboardInterrupt`` propagates, so that Ctrl-C stops the command.
-    """
-    started = time.perf_counter()
-    result = JobResult(state="COMPLETE")
-    for index, seed in enumerate(job.seeds):
-        run = Run(
-            weights=dict(job.weights),
-            method=job.method,
-            seed=seed,
-            device=job.device,
-            params=dict(job.params),
-            losses=task.losses,
-            method_args=dict(job.method_args),
-            reporter=lambda step, metrics, _i=index: report(_i, step, metrics),
-        )
-        try:
-            returned = task(run)
-            values = _check_metrics(returned, job.objectives)
-        except Pruned:
-            result.state = "PRUNED"
-        except Exception as exc:
-            result.state = "FAIL"
-            result.error = _one_line(exc)
-            result.traceback = traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
-        else:
-            result.seed_values[seed] = values
-        result.curves[seed] = _thin(run.curve)
-        result.weight_trajectories[seed] = _thin(run.weight_trajectory)
-        result.final_weights[seed] = run.current_weights
-        if result.state != "COMPLETE":
-            break
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-class MetricError(Exception):
-    """The function returned something other than finite numbers for its metrics."""
-
-
-def _check_metrics(returned: Any, objectives: Sequence[str]) -> dict[str, float]:
-    if not isinstance(returned, Mapping):
-        raise MetricError(
-            f"the task must return a dict of metric -> number, but returned "
-            f"{type(returned).__name__}"
-        )
-    missing = [name for name in objectives if name not in returned]
-    if missing:
-        raise MetricError(
-            f"the task returned no {', '.join(map(repr, missing))} "
-            f"(it returned: {', '.join(map(str, returned)) or 'nothing'})"
-        )
-    values: dict[str, float] = {}
-    for name, value in returned.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise MetricError(f"metric {name!r} is not a number: {value!r}") from None
-        if not math.isfinite(number):
-            raise MetricError(f"metric {name!r} is {number}")
-        values[str(name)] = number
-    return values
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
-
-
-def _thin(points: list[tuple[int, dict[str, float]]]) -> list[tuple[int, dict[str, float]]]:
-    if len(points) <= _MAX_CURVE_POINTS:
-        return list(points)
-    stride = len(points) / _MAX_CURVE_POINTS
-    kept = [points[int(i * stride)] for i in range(_MAX_CURVE_POINTS - 1)]
-    return [*kept, points[-1]]
 
 
 class Worker(Protocol):
@@ -311,17 +193,17 @@ def _start_method() -> Any:
 
     The coordinator never forks itself: a fork of a process whose torch has started its thread
     pools can deadlock. multiprocessing's forkserver is a fresh process that imports this module
-    (and so torch) and nothing else, runs nothing, and forks every worker from there, so a worker
-    doesn't spend seconds importing torch first: four workers on two cores were ready in 1.7 s
-    instead of 3.8 s, and a crashed worker's replacement in 0.04 s. Off Linux workers are
-    spawned: Windows has no forkserver, and macOS frameworks loaded by torch's import are not
-    known to survive a fork.
+    and torch (named here: the package imports torch lazily) and nothing else, runs nothing, and
+    forks every worker from there, so a worker doesn't spend seconds importing torch first: four
+    workers on two cores were ready in 1.7 s instead of 3.8 s, and a crashed worker's replacement
+    in 0.04 s. Off Linux workers are spawned: Windows has no forkserver, and macOS frameworks
+    loaded by torch's import are not known to survive a fork.
     """
     if not sys.platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Only read when the server starts: once per process, by its first worker.
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__, "torch"])
     return context
 
 

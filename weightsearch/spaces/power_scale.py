@@ -12,8 +12,6 @@ Example:
     9
     >>> space.raw_weights({"box": -1, "aux": 1})
     {'cls': 1.0, 'box': 0.1, 'aux': 10.0}
-    >>> choose_sampler(space, sampler=None, n_trials=None)
-    'grid'
 """
 
 from __future__ import annotations
@@ -25,15 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SAMPLERS = ("grid", "tpe", "cmaes", "gp", "random")
-"""Sampler names accepted by `choose_sampler`, in the order the CLI lists them."""
-
 DEFAULT_BASE = 10.0
 DEFAULT_EXPONENTS = "-3:1"
 
 _RANGE = re.compile(r"\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*")
-# Optuna's CmaEsSampler refuses multi-objective studies; the others accept them.
-_MULTI_OBJECTIVE_SAMPLERS = ("grid", "tpe", "gp", "random")
 
 
 def parse_exponent_range(text: str) -> tuple[int, int]:
@@ -241,56 +234,6 @@ def normalize(weights: Mapping[str, float]) -> dict[str, float]:
     if total <= 0:
         raise ValueError(f"Weights must not all be zero, but got {dict(weights)!r}.")
     return {name: w / total for name, w in weights.items()}
-
-
-def choose_sampler(
-    space: PowerScaleSpace,
-    *,
-    sampler: str | None,
-    n_trials: int | None,
-    n_objectives: int = 1,
-) -> str:
-    """Return the sampler to use: the one asked for, checked, or the default.
-
-    The default is `grid` when the integer grid has at most `n_trials` points or no trial
-    budget is given (the grid then runs exhaustively), and `tpe` otherwise or when the space
-    is continuous (a grid cannot enumerate real exponents).
-
-    Args:
-        space: The space to search; its `continuous` flag matters.
-        sampler: One of `SAMPLERS`, or None for the default.
-        n_trials: Trial budget, or None for none.
-        n_objectives: Number of objectives; CMA-ES only handles one.
-
-    Raises:
-        ValueError: If the sampler is unknown, `grid` is asked for a continuous space,
-            `cmaes` for several objectives, or `n_trials` is below 1.
-    """
-    if n_trials is not None and n_trials < 1:
-        raise ValueError(
-            f"--n-trials must be a positive integer, but got {n_trials}. Example: --n-trials 20"
-        )
-    if sampler is None:
-        if space.continuous:
-            return "tpe"
-        return "grid" if n_trials is None or space.grid_size <= n_trials else "tpe"
-    if sampler not in SAMPLERS:
-        raise ValueError(
-            f"--sampler must be one of {', '.join(SAMPLERS)}, but got {sampler!r}. "
-            "Example: --sampler tpe"
-        )
-    if sampler == "grid" and space.continuous:
-        raise ValueError(
-            "--continuous needs a sampler that proposes real numbers (tpe, cmaes, gp, random), "
-            "but got --sampler grid. Drop --continuous to search the integer grid, or pick "
-            "--sampler tpe."
-        )
-    if n_objectives > 1 and sampler not in _MULTI_OBJECTIVE_SAMPLERS:
-        raise ValueError(
-            f"--sampler {sampler} handles a single objective, but {n_objectives} objectives "
-            f"were given. Use one of {', '.join(_MULTI_OBJECTIVE_SAMPLERS)}, or one --objective."
-        )
-    return sampler
 
 
 def _check_range(low: int, high: int, *, given: str) -> None:

@@ -1,0 +1,153 @@
+"""The options several commands take, declared once, and the decorator giving searches theirs.
+
+grid, power-scale and compare share a block of options that make a
+:class:`~weightsearch.session.Session`; :func:`search_command` adds that block to each of them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from weightsearch.cli_output import finish, run_with_progress
+from weightsearch.session import Outcome, Session
+from weightsearch.task import parse_params
+
+TaskArg = Annotated[
+    str, typer.Argument(help="path/file.py:function, package.module:function, or path/file.py")
+]
+StudyOpt = Annotated[
+    str | None, typer.Option("--study", help="Study name (default: <task stem>-<command>).")
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        envvar="WEIGHTSEARCH_STORAGE",
+        help="Storage URL (default: sqlite:///studies/weightsearch.db).",
+        show_envvar=True,
+    ),
+]
+ObjectiveOpt = Annotated[
+    list[str] | None,
+    typer.Option("--objective", help="Metric to optimise; repeat for a multi-objective study."),
+]
+SeedsOpt = Annotated[
+    int, typer.Option("--seeds", help="Seeds per point (a point's value is the mean).")
+]
+NTrialsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--n-trials",
+        help="At most this many trials in the study; a rerun tops it up (lost trials don't count).",
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")
+]
+PrunerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pruner", help="none, median or hyperband (default: none for grids, else median)."
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="KEY=VALUE handed to the task as run.params.")
+]
+NJobsOpt = Annotated[
+    int, typer.Option("--n-jobs", help="Trials at once on this machine (worker processes).")
+]
+TrialTimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--trial-timeout", help="Stop and fail a trial that runs longer (seconds)."),
+]
+InProcessOpt = Annotated[
+    bool,
+    typer.Option(
+        "--in-process",
+        help="Run trials in this process (debuggers work; a crash of the task ends the command).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON report to stdout.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", help="No progress bar: print only the result (and warnings)."),
+]
+
+
+def _shared_options(
+    task: TaskArg,
+    study: StudyOpt = None,
+    storage: StorageOpt = None,
+    objective: ObjectiveOpt = None,
+    seeds: SeedsOpt = 1,
+    n_trials: NTrialsOpt = None,
+    timeout: TimeoutOpt = None,
+    pruner: PrunerOpt = None,
+    param: ParamOpt = None,
+    n_jobs: NJobsOpt = 1,
+    trial_timeout: TrialTimeoutOpt = None,
+    in_process: InProcessOpt = False,
+) -> Session:
+    """The options grid, power-scale and compare share, as the session they describe."""
+    return Session(
+        task=task,
+        study=study,
+        storage=storage,
+        objectives=objective or (),
+        seeds=seeds,
+        n_trials=n_trials,
+        timeout=timeout,
+        pruner=pruner,
+        params=parse_params(param or ()),
+        n_jobs=n_jobs,
+        trial_timeout=trial_timeout,
+        in_process=in_process,
+    )
+
+
+def _output_options(json_output: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """How a search command prints: the JSON report only, and without a progress bar."""
+
+
+SearchCommand = Callable[..., Outcome]
+
+
+def search_command(
+    app: typer.Typer, name: str, *, without: tuple[str, ...] = ()
+) -> Callable[[SearchCommand], SearchCommand]:
+    """Register a search command: its own options, then the options every search shares.
+
+    The decorated function takes the session and the progress bar factory, then its own options,
+    and returns what its core returns. The shared options (``_shared_options``, then
+    ``_output_options``) are declared once and added to its signature here; an option of the
+    command's own with the same name (compare's --seeds) replaces the shared one, and the names
+    in ``without`` are left out (the session then takes its default).
+    """
+
+    def register(command: SearchCommand) -> SearchCommand:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[2:]
+        own_names = {p.name for p in own}
+        shared = inspect.signature(_shared_options, eval_str=True).parameters
+        task, *rest = [p for p in shared.values() if p.name not in {*own_names, *without}]
+        output = inspect.signature(_output_options, eval_str=True).parameters.values()
+
+        def run(**options: Any) -> None:
+            json_output, quiet = options.pop("json_output"), options.pop("quiet")
+            session = _shared_options(**{k: options.pop(k) for k in list(options) if k in shared})
+            outcome = run_with_progress(
+                lambda bar: command(session, bar, **options), json_output, quiet
+            )
+            finish(outcome, json_output)
+
+        parameters = [task, *own, *rest, *output]
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        run.__doc__ = command.__doc__
+        app.command(name)(run)
+        return command
+
+    return register
