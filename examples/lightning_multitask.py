@@ -72,7 +72,7 @@ class TwoTasks(L.LightningModule):
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each task's MSE, and their mean relative to each label's scale (the objective)."""
     mse = [F.mse_loss(p, y[:, i]) for i, p in enumerate(model(x))]
-    relative = sum(m / s**2 for m, s in zip(mse, SCALES)) / len(SCALES)
+    relative = sum(m / s**2 for m, s in zip(mse, SCALES, strict=True)) / len(SCALES)
     return {"val_rel_mse": relative, "mse_task1": mse[0], "mse_task2": mse[1]}
 
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from weightsearch.errors import WeightsearchError
 from weightsearch.integrations import missing_extra
-from weightsearch.integrations.step import balanced_backward, task_losses
+from weightsearch.integrations.step import Shared, balanced_backward, shared_parameters, task_losses
 from weightsearch.task import Run
 
 try:
@@ -39,8 +39,6 @@ except ModuleNotFoundError as exc:
     raise missing_extra("lightning", "lightning") from None
 
 __all__ = ["Balance", "metrics", "trainer"]
-
-Shared = str | Callable[[Any], Iterable[torch.Tensor]]
 
 
 class Balance(pl.Callback):
@@ -70,7 +68,7 @@ class Balance(pl.Callback):
             self._sigint = signal.getsignal(signal.SIGINT)
         pl_module.automatic_optimization = False
         self.balancer = self.run.balancer(
-            shared=_shared_parameters(pl_module, self.shared), **self.balancer_args
+            shared=shared_parameters(pl_module, self.shared), **self.balancer_args
         )
         scaler = getattr(trainer.precision_plugin, "scaler", None)
         user_step = pl_module.training_step
@@ -187,22 +185,6 @@ def _check_trainer(trainer: pl.Trainer) -> None:
             f"{trainer.accumulate_grad_batches}, gradient_clip_val={trainer.gradient_clip_val}. "
             "Leave both out (clip in the module's on_before_optimizer_step if you must)."
         )
-
-
-def _shared_parameters(pl_module: pl.LightningModule, shared: Shared) -> Iterable[torch.Tensor]:
-    if callable(shared):
-        return shared(pl_module)
-    try:
-        return pl_module.get_submodule(shared).parameters()
-    except AttributeError:
-        names = [name for name, _ in pl_module.named_children()]
-        raise WeightsearchError(
-            f"shared must name a submodule of {type(pl_module).__name__} that all losses use, but "
-            f"got {shared!r}; its submodules are {names}. Example: shared={names[0]!r}."
-            if names
-            else f"shared must name a submodule, but {type(pl_module).__name__} has none. "
-            "Pass a function instead: shared=lambda m: m.parameters()."
-        ) from None
 
 
 def _the_optimizer(pl_module: pl.LightningModule) -> Any:

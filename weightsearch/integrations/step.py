@@ -4,13 +4,16 @@ back-propagate them (with the framework's gradient scaler when there is one)."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from weightsearch.errors import WeightsearchError
+
+#: The parameters all losses share: a submodule's name, or a function of the model returning them.
+Shared = str | Callable[[Any], Iterable[Tensor]]
 
 
 def task_losses(returned: Any, names: tuple[str, ...], source: str) -> dict[str, Tensor]:
@@ -60,3 +63,18 @@ def balanced_backward(
     # The framework runs the step under autocast; the balancer's gradient algebra must not be.
     with torch.autocast(device_type=device, enabled=False):
         return balancer.backward(losses, **kwargs)
+
+
+def shared_parameters(model: torch.nn.Module, shared: Shared) -> Iterable[Tensor]:
+    """The parameters ``shared`` names in ``model``, or a WeightsearchError listing its parts."""
+    if callable(shared):
+        return shared(model)
+    try:
+        return model.get_submodule(shared).parameters()
+    except AttributeError:
+        names = [name for name, _ in model.named_children()]
+        raise WeightsearchError(
+            f"shared must name a submodule of {type(model).__name__} that all losses use, but "
+            f"got {shared!r}; its submodules are {names}. Pass one of them, or a function of "
+            "the model: shared=lambda m: m.trunk.parameters()."
+        ) from None
