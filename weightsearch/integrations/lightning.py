@@ -144,7 +144,7 @@ def trainer(
         )
     pl.seed_everything(run.seed, workers=True, verbose=False)
     chatter = logging.getLogger("lightning.pytorch")
-    if chatter.level == logging.NOTSET:  # its banner on every trial would bury the progress bar
+    if chatter.level <= logging.INFO:  # its banner on every trial would bury the progress bar
         chatter.setLevel(logging.WARNING)
     accelerator, devices = _accelerator(run.device)
     callbacks = [*(trainer_args.pop("callbacks", None) or []), Balance(run, shared, balancer_args)]
