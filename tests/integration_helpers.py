@@ -26,7 +26,8 @@ def example(name: str) -> ModuleType:
     if name not in sys.modules:
         sys.path.insert(0, str(EXAMPLES))
         spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

@@ -7,19 +7,19 @@ import pytest
 
 pytest.importorskip("lightning")
 
-import torch  # noqa: E402
-from integration_helpers import (  # noqa: E402
+import torch
+from integration_helpers import (
     LOSSES,
     METHODS,
     assert_matches_by_hand,
     example,
     run_job,
 )
-from torch.nn import functional as F  # noqa: E402
+from torch.nn import functional as F
 
-import weightsearch as ws  # noqa: E402
-from weightsearch.errors import WeightsearchError  # noqa: E402
-from weightsearch.integrations import lightning as wsl  # noqa: E402
+import weightsearch as ws
+from weightsearch.errors import WeightsearchError
+from weightsearch.integrations import lightning as wsl
 
 EPOCHS = 2
 ex = example("lightning_multitask")

@@ -211,6 +211,7 @@ def _step_schedulers(trainer: pl.Trainer, interval: str, count: int) -> None:
                     f"ReduceLROnPlateau monitors {config.monitor!r}, which the module doesn't log "
                     f"(it logs {sorted(trainer.callback_metrics)}). Log it with self.log."
                 )
-            config.scheduler.step(monitored)  # type: ignore[call-arg]
+            scheduler: Any = config.scheduler  # ReduceLROnPlateau: step takes the metric
+            scheduler.step(monitored)
         else:
             config.scheduler.step()

@@ -13,7 +13,7 @@ from torch import Tensor
 from weightsearch.errors import WeightsearchError
 
 #: The parameters all losses share: a submodule's name, or a function of the model returning them.
-Shared = str | Callable[[Any], Iterable[Tensor]]
+Shared = str | Callable[[Any], Iterable[torch.nn.Parameter]]
 
 
 def task_losses(returned: Any, names: tuple[str, ...], source: str) -> dict[str, Tensor]:
@@ -65,7 +65,7 @@ def balanced_backward(
         return balancer.backward(losses, **kwargs)
 
 
-def shared_parameters(model: torch.nn.Module, shared: Shared) -> Iterable[Tensor]:
+def shared_parameters(model: torch.nn.Module, shared: Shared) -> Iterable[torch.nn.Parameter]:
     """The parameters ``shared`` names in ``model``, or a WeightsearchError listing its parts."""
     if callable(shared):
         return shared(model)
