@@ -211,7 +211,8 @@ def _step_schedulers(trainer: pl.Trainer, interval: str, count: int) -> None:
                     f"ReduceLROnPlateau monitors {config.monitor!r}, which the module doesn't log "
                     f"(it logs {sorted(trainer.callback_metrics)}). Log it with self.log."
                 )
-            scheduler: Any = config.scheduler  # ReduceLROnPlateau: step takes the metric
-            scheduler.step(monitored)
+            plateau: Any = config.scheduler  # ReduceLROnPlateau: step takes the metric
+            plateau.step(monitored)
         else:
-            config.scheduler.step()
+            scheduler: Any = config.scheduler
+            scheduler.step()
