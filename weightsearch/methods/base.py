@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from weightsearch.methods import engine
+from weightsearch.methods import amp, engine
 from weightsearch.methods.graph import reachable_leaves
 from weightsearch.methods.hyperparameters import Hyperparameter, arg_docs
 from weightsearch.methods.inputs import as_features, checked_losses, checked_names, checked_tensors
@@ -110,6 +110,9 @@ class Balancer(torch.nn.Module, abc.ABC):
         self._roots: (
             tuple[tuple[torch.dtype, torch.device], tuple[Tensor, ...], NumberView | None] | None
         ) = None
+        #: The GradScaler's scale during a backward given one (``amp.py``), else 1: every
+        #: output gradient a method back-propagates is multiplied by it.
+        self._seed = 1.0
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -140,7 +143,10 @@ class Balancer(torch.nn.Module, abc.ABC):
         return dict(zip(self.loss_names, self._numbers["applied"].tolist(), strict=True))
 
     def backward(
-        self, losses: Mapping[str, Tensor], features: Tensor | Sequence[Tensor] | None = None
+        self,
+        losses: Mapping[str, Tensor],
+        features: Tensor | Sequence[Tensor] | None = None,
+        scaler: torch.amp.GradScaler | None = None,
     ) -> dict[str, float]:
         """Compute the combined gradient and accumulate it into ``.grad``, like ``loss.backward()``.
 
@@ -148,6 +154,11 @@ class Balancer(torch.nn.Module, abc.ABC):
             losses: one scalar tensor per loss name given at creation.
             features: the shared representation the task heads read; used by representation-level
                 variants (MGDA-UB) and ignored by the other methods.
+            scaler: the ``torch.amp.GradScaler`` of a mixed-precision loop. ``.grad`` gets the
+                scaled gradient (as from ``scaler.scale(loss).backward()``), so call
+                ``scaler.step(opt)`` and ``scaler.update()`` as usual; weights and state are
+                computed from unscaled values, and a step with an inf or NaN loss or gradient
+                leaves the state as it was (see ``amp.py``).
 
         Returns:
             The weight applied to each loss.
@@ -155,12 +166,33 @@ class Balancer(torch.nn.Module, abc.ABC):
         values = self._ordered(losses)
         if not self._checked_reach:
             self._check_reach(values)
-        applied = self._backward(values, as_features(features))
+        scale = amp.loss_scale(scaler, values[0])
+        if scale is None:
+            applied = self._backward(values, as_features(features))
+        else:
+            applied = self._scaled_backward(values, as_features(features), scale)
         if applied is not None:
             view = self._numbers["applied"]
             for i, w in enumerate(applied):
                 view[i] = w
         return self.weights
+
+    def _scaled_backward(
+        self, losses: list[Tensor], features: list[Tensor] | None, scale: float
+    ) -> Sequence[float] | None:
+        """:meth:`_backward` with every output gradient times ``scale``; undone on inf/NaN."""
+        saved = amp.snapshot(self)
+        # Every leaf, not only the shared ones: an overflow may be in a head alone.
+        written = list(reachable_leaves(losses).values())
+        self._seed = scale
+        try:
+            applied = self._backward(losses, features)
+        finally:
+            self._seed = 1.0
+        if amp.finite_step([loss.item() for loss in losses], written):
+            return applied
+        amp.restore(self, saved)
+        return None
 
     @abc.abstractmethod
     def _backward(
@@ -207,6 +239,8 @@ class Balancer(torch.nn.Module, abc.ABC):
             buffer = torch.zeros(len(losses), dtype=first.dtype, device=first.device)
             self._roots = (key, buffer.unbind(), number_view(buffer))
         _, scales, view = self._roots
+        if self._seed != 1.0:
+            weights = [w * self._seed for w in weights]
         if view is None:
             scales = torch.tensor(weights, dtype=first.dtype, device=first.device).unbind()
         else:

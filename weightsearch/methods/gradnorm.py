@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from weightsearch.methods import engine
+from weightsearch.methods import amp, engine
 from weightsearch.methods.adam import InternalAdam
 from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientLevel
@@ -70,9 +70,10 @@ class GradNorm(InternalAdam, GradientLevel):
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
         weights = self._numbers["task_weights"].tolist()
+        seed = self._seed  # a GradScaler's scale (amp.py): the norms are divided by it
         if self.layer == "all":
             grads = self._grads
-            grads.compute(losses, self.shared)
+            grads.compute(losses, self.shared, seed=seed)
             gram = grads.gram()
             norms = [math.sqrt(max(gram[i][i], 0.0)) for i in range(len(losses))]
             grads.accumulate(weights)
@@ -81,8 +82,10 @@ class GradNorm(InternalAdam, GradientLevel):
             fast = engine.direct([*losses, *layer])
             norms = []
             for loss in losses:
-                (g,) = engine.gradients(loss, layer, True, fast)
-                norms.append(0.0 if g is None else torch.linalg.vector_norm(g).item())
+                (g,) = engine.gradients(loss, layer, True, fast, seed)
+                if g is not None and g.dtype in amp.LOW_PRECISION:
+                    g = g.float()
+                norms.append(0.0 if g is None else torch.linalg.vector_norm(g).item() / seed)
             self._backward_weighted(losses, weights)
         self._update(norms, loss_values(losses))
         return weights

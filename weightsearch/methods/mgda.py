@@ -72,7 +72,10 @@ class MGDA(GradientBalancer):
                     "not a detached copy, or None."
                 )
         grads = self._feature_grads
-        grads.compute(losses, features, others=False, retain_graph=True)
+        grads.compute(losses, features, others=False, retain_graph=True, seed=self._seed)
+        if self._seed != 1.0 and not grads.finite():  # an overflow under a GradScaler
+            self._backward_weighted(losses, [1.0] * len(losses))
+            return None
         weights = self._weights(grads.gram(), loss_values(losses))
         self._backward_weighted(losses, weights)
         return weights
