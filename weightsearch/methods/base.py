@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from weightsearch.methods import amp, engine
+from weightsearch.methods import amp, distributed, engine
 from weightsearch.methods.graph import reachable_leaves
 from weightsearch.methods.hyperparameters import Hyperparameter, arg_docs
 from weightsearch.methods.inputs import as_features, checked_losses, checked_names, checked_tensors
@@ -113,6 +113,11 @@ class Balancer(torch.nn.Module, abc.ABC):
         #: The GradScaler's scale during a backward given one (``amp.py``), else 1: every
         #: output gradient a method back-propagates is multiplied by it.
         self._seed = 1.0
+        #: This step's loss values (averaged over the ranks under torch.distributed) and random
+        #: draw (:meth:`_draw`, rank 0's), once read: see :meth:`_loss_values`.
+        self._step_values: list[float] | None = None
+        self._random: Tensor | None = None
+        self._random_shared = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -167,6 +172,9 @@ class Balancer(torch.nn.Module, abc.ABC):
         if not self._checked_reach:
             self._check_reach(values)
         scale = amp.loss_scale(scaler, values[0])
+        self._step_values = None
+        self._random = self._draw()
+        self._random_shared = False
         if scale is None:
             applied = self._backward(values, as_features(features))
         else:
@@ -189,7 +197,7 @@ class Balancer(torch.nn.Module, abc.ABC):
             applied = self._backward(losses, features)
         finally:
             self._seed = 1.0
-        if amp.finite_step([loss.item() for loss in losses], written):
+        if amp.finite_step(self._loss_values(losses), written):
             return applied
         amp.restore(self, saved)
         return None
@@ -199,6 +207,29 @@ class Balancer(torch.nn.Module, abc.ABC):
         self, losses: list[Tensor], features: list[Tensor] | None
     ) -> Sequence[float] | None:
         """Accumulate the combined gradient; return the weights applied (None: unchanged)."""
+
+    def _draw(self) -> Tensor | None:
+        """This step's random numbers, for methods that draw (read by :meth:`_shared_random`)."""
+        return None
+
+    def _shared_random(self) -> Tensor:
+        """This step's draw; under torch.distributed, rank 0's on every rank (one collective)."""
+        assert self._random is not None
+        if not self._random_shared and distributed.world_size() > 1:
+            self._random = distributed.reduce((), [self._random])[1][0]
+        self._random_shared = True
+        return self._random
+
+    def _loss_values(self, losses: Sequence[Tensor]) -> list[float]:
+        """The losses' values as floats; under torch.distributed, their mean over the ranks (one
+        collective, read once a step), which is the whole batch's for equal shards."""
+        if self._step_values is None:
+            values = [loss.item() for loss in losses]
+            if distributed.world_size() > 1:
+                local = torch.tensor(values, dtype=torch.float64, device=losses[0].device)
+                values = distributed.reduce([local])[0][0].tolist()
+            self._step_values = values
+        return self._step_values
 
     def epoch_end(self) -> None:
         """Mark the end of an epoch; methods defined per epoch (DWA) update here."""

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientLevel
 
 _EPS = 1e-8
@@ -66,10 +65,11 @@ class DBMTL(GradientLevel):
         grads = self._grads
         seed = self._seed  # a GradScaler's scale (amp.py): the average is kept unscaled
         matrix = grads.compute(losses, self.shared, seed=seed)
+        self._synchronize(grads, losses)
         if seed != 1.0 and not grads.finite():
             grads.accumulate([1.0] * len(losses))  # the overflow, for scaler.step to skip
             return [1.0] * len(losses)
-        scale = [1.0 / (max(v, 0.0) + _EPS) for v in loss_values(losses)]
+        scale = [1.0 / (max(v, 0.0) + _EPS) for v in self._loss_values(losses)]
         steps = self._numbers["steps"]
         steps[0] += 1
         b = self.beta / steps[0] ** self.beta_sigma

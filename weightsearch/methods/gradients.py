@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from weightsearch.methods import amp, engine
+from weightsearch.methods import amp, distributed, engine
 from weightsearch.methods.base import Balancer, NumberView, number_view, reachable_leaves
 
 
@@ -135,6 +135,38 @@ class TaskGradients:
             self._gram = amp.gram(self.matrix, self.seed)
         return self._gram
 
+    def synchronize(
+        self, mean: Sequence[Tensor], root: Sequence[Tensor], gram_only: bool = False
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """Average the gradients over the ranks (torch.distributed), with ``mean`` averaged and
+        ``root`` shared from rank 0 in the same collective (``distributed.reduce``).
+
+        Args:
+            mean: more tensors to average (the loss values).
+            root: tensors to take from rank 0 (this step's random draw).
+            gram_only: average only the K x K Gram matrix, not the rows (MGDA-UB: the rows are
+                the gradients on each rank's own samples; the sum over the ranks of their Gram
+                matrices is the whole batch's, up to a factor MGDA's weights don't depend on).
+
+        Returns:
+            ``mean`` averaged and ``root`` as rank 0 has it.
+        """
+        if gram_only:
+            gram = torch.tensor(self.gram(), dtype=torch.float64, device=self.matrix.device)
+            out, shared = distributed.reduce([gram, *mean], root)
+            self._gram = out[0].tolist()
+            return out[1:], shared
+        tails = [g for tail in self._tails for g in tail if g is not None]
+        out, shared = distributed.reduce([self.matrix, *tails, *mean], root)
+        self.matrix.copy_(out[0])
+        self._gram = None
+        averaged = iter(out[1 : 1 + len(tails)])
+        self._tails = [
+            tuple(None if g is None else next(averaged).to(g.dtype) for g in tail)
+            for tail in self._tails
+        ]
+        return out[1 + len(tails) :], shared
+
     def finite(self) -> bool:
         """Whether every gradient is finite (read off the Gram matrix's diagonal)."""
         g = self.gram()
@@ -223,6 +255,21 @@ class GradientLevel(Balancer):
         super()._reset_caches()
         self._grads = TaskGradients()
 
+    def _synchronize(
+        self, grads: TaskGradients, losses: Sequence[Tensor], gram_only: bool = False
+    ) -> None:
+        """Under torch.distributed, average this step's task gradients (or their Gram matrix)
+        and loss values over the ranks and share its random draw, all in one collective."""
+        if distributed.world_size() == 1:
+            return
+        values = [loss.item() for loss in losses]
+        local = torch.tensor(values, dtype=torch.float64, device=losses[0].device)
+        root = [] if self._random is None else [self._random]
+        mean, shared = grads.synchronize([local], root, gram_only)
+        self._step_values = mean[0].tolist()
+        if shared:
+            self._random, self._random_shared = shared[0], True
+
 
 class GradientBalancer(GradientLevel):
     """Base of methods that set per-task coefficients from the gradients on the shared parameters.
@@ -236,6 +283,7 @@ class GradientBalancer(GradientLevel):
     ) -> Sequence[float] | None:
         grads = self._grads
         grads.compute(losses, self.shared, seed=self._seed)
+        self._synchronize(grads, losses)
         if self._seed != 1.0 and not grads.finite():
             # An overflow under a GradScaler: write it through (so scaler.step skips the step)
             # and solve nothing on it (the state is put back, see Balancer._scaled_backward).

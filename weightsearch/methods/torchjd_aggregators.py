@@ -133,6 +133,7 @@ class TorchJDMethod(GradientLevel):
 
         grads = self._grads
         grads.compute(losses, self.shared, seed=self._seed)
+        self._synchronize(grads, losses)
         matrix = grads.unscaled()  # the aggregator sees the gradients, not a GradScaler's multiple
         aggregator = self.aggregator
         weights: Tensor | None = None
