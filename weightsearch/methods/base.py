@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from weightsearch.methods import engine
+from weightsearch.methods import amp, distributed, engine
 from weightsearch.methods.graph import reachable_leaves
 from weightsearch.methods.hyperparameters import Hyperparameter, arg_docs
 from weightsearch.methods.inputs import as_features, checked_losses, checked_names, checked_tensors
@@ -110,6 +110,14 @@ class Balancer(torch.nn.Module, abc.ABC):
         self._roots: (
             tuple[tuple[torch.dtype, torch.device], tuple[Tensor, ...], NumberView | None] | None
         ) = None
+        #: The GradScaler's scale during a backward given one (``amp.py``), else 1: every
+        #: output gradient a method back-propagates is multiplied by it.
+        self._seed = 1.0
+        #: This step's loss values (averaged over the ranks under torch.distributed) and random
+        #: draw (:meth:`_draw`, rank 0's), once read: see :meth:`_loss_values`.
+        self._step_values: list[float] | None = None
+        self._random: Tensor | None = None
+        self._random_shared = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -140,7 +148,10 @@ class Balancer(torch.nn.Module, abc.ABC):
         return dict(zip(self.loss_names, self._numbers["applied"].tolist(), strict=True))
 
     def backward(
-        self, losses: Mapping[str, Tensor], features: Tensor | Sequence[Tensor] | None = None
+        self,
+        losses: Mapping[str, Tensor],
+        features: Tensor | Sequence[Tensor] | None = None,
+        scaler: torch.amp.GradScaler | None = None,
     ) -> dict[str, float]:
         """Compute the combined gradient and accumulate it into ``.grad``, like ``loss.backward()``.
 
@@ -148,6 +159,11 @@ class Balancer(torch.nn.Module, abc.ABC):
             losses: one scalar tensor per loss name given at creation.
             features: the shared representation the task heads read; used by representation-level
                 variants (MGDA-UB) and ignored by the other methods.
+            scaler: the ``torch.amp.GradScaler`` of a mixed-precision loop. ``.grad`` gets the
+                scaled gradient (as from ``scaler.scale(loss).backward()``), so call
+                ``scaler.step(opt)`` and ``scaler.update()`` as usual; weights and state are
+                computed from unscaled values, and a step with an inf or NaN loss or gradient
+                leaves the state as it was (see ``amp.py``).
 
         Returns:
             The weight applied to each loss.
@@ -155,18 +171,65 @@ class Balancer(torch.nn.Module, abc.ABC):
         values = self._ordered(losses)
         if not self._checked_reach:
             self._check_reach(values)
-        applied = self._backward(values, as_features(features))
+        scale = amp.loss_scale(scaler, values[0])
+        self._step_values = None
+        self._random = self._draw()
+        self._random_shared = False
+        if scale is None:
+            applied = self._backward(values, as_features(features))
+        else:
+            applied = self._scaled_backward(values, as_features(features), scale)
         if applied is not None:
             view = self._numbers["applied"]
             for i, w in enumerate(applied):
                 view[i] = w
         return self.weights
 
+    def _scaled_backward(
+        self, losses: list[Tensor], features: list[Tensor] | None, scale: float
+    ) -> Sequence[float] | None:
+        """:meth:`_backward` with every output gradient times ``scale``; undone on inf/NaN."""
+        saved = amp.snapshot(self)
+        # Every leaf, not only the shared ones: an overflow may be in a head alone.
+        written = list(reachable_leaves(losses).values())
+        self._seed = scale
+        try:
+            applied = self._backward(losses, features)
+        finally:
+            self._seed = 1.0
+        if amp.finite_step(self._loss_values(losses), written):
+            return applied
+        amp.restore(self, saved)
+        return None
+
     @abc.abstractmethod
     def _backward(
         self, losses: list[Tensor], features: list[Tensor] | None
     ) -> Sequence[float] | None:
         """Accumulate the combined gradient; return the weights applied (None: unchanged)."""
+
+    def _draw(self) -> Tensor | None:
+        """This step's random numbers, for methods that draw (read by :meth:`_shared_random`)."""
+        return None
+
+    def _shared_random(self) -> Tensor:
+        """This step's draw; under torch.distributed, rank 0's on every rank (one collective)."""
+        assert self._random is not None
+        if not self._random_shared and distributed.world_size() > 1:
+            self._random = distributed.reduce((), [self._random])[1][0]
+        self._random_shared = True
+        return self._random
+
+    def _loss_values(self, losses: Sequence[Tensor]) -> list[float]:
+        """The losses' values as floats; under torch.distributed, their mean over the ranks (one
+        collective, read once a step), which is the whole batch's for equal shards."""
+        if self._step_values is None:
+            values = [loss.item() for loss in losses]
+            if distributed.world_size() > 1:
+                local = torch.tensor(values, dtype=torch.float64, device=losses[0].device)
+                values = distributed.reduce([local])[0][0].tolist()
+            self._step_values = values
+        return self._step_values
 
     def epoch_end(self) -> None:
         """Mark the end of an epoch; methods defined per epoch (DWA) update here."""
@@ -207,6 +270,8 @@ class Balancer(torch.nn.Module, abc.ABC):
             buffer = torch.zeros(len(losses), dtype=first.dtype, device=first.device)
             self._roots = (key, buffer.unbind(), number_view(buffer))
         _, scales, view = self._roots
+        if self._seed != 1.0:
+            weights = [w * self._seed for w in weights]
         if view is None:
             scales = torch.tensor(weights, dtype=first.dtype, device=first.device).unbind()
         else:

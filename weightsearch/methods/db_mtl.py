@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientLevel
 
 _EPS = 1e-8
@@ -64,8 +63,13 @@ class DBMTL(GradientLevel):
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
         grads = self._grads
-        matrix = grads.compute(losses, self.shared)
-        scale = [1.0 / (max(v, 0.0) + _EPS) for v in loss_values(losses)]
+        seed = self._seed  # a GradScaler's scale (amp.py): the average is kept unscaled
+        matrix = grads.compute(losses, self.shared, seed=seed)
+        self._synchronize(grads, losses)
+        if seed != 1.0 and not grads.finite():
+            grads.accumulate([1.0] * len(losses))  # the overflow, for scaler.step to skip
+            return [1.0] * len(losses)
+        scale = [1.0 / (max(v, 0.0) + _EPS) for v in self._loss_values(losses)]
         steps = self._numbers["steps"]
         steps[0] += 1
         b = self.beta / steps[0] ** self.beta_sigma
@@ -74,12 +78,13 @@ class DBMTL(GradientLevel):
         # average <- b * average + diag((1 - b) * scale) @ matrix: one pass over the K x P
         # buffer (a mul_ then an addcmul_ made two, 55 us a step on the reference model).
         k = len(scale)
-        mix = [[(1 - b) * scale[i] if i == j else 0.0 for j in range(k)] for i in range(k)]
+        mix = [[(1 - b) * scale[i] / seed if i == j else 0.0 for j in range(k)] for i in range(k)]
         mixing = torch.tensor(mix, dtype=matrix.dtype, device=matrix.device)
         self.average.addmm_(mixing, matrix, beta=b)
         norms = torch.linalg.vector_norm(self.average, dim=1).tolist()
         top = max(norms)
         factors = [top / (n + _EPS) for n in norms]
-        shared = torch.tensor(factors, dtype=matrix.dtype, device=matrix.device) @ self.average
+        scaled = [f * seed for f in factors]
+        shared = torch.tensor(scaled, dtype=matrix.dtype, device=matrix.device) @ self.average
         grads.accumulate(scale, shared_vector=shared)
         return factors

@@ -60,8 +60,8 @@ class DWA(Balancer):
         numbers = self._numbers
         self._backward_weighted(losses, numbers["applied"].tolist())
         total = numbers["epoch_sum"]
-        for i, loss in enumerate(losses):
-            total[i] += loss.item()
+        for i, value in enumerate(self._loss_values(losses)):
+            total[i] += value
         numbers["epoch_steps"][0] += 1
 
     def epoch_end(self) -> None:

@@ -35,9 +35,9 @@ def direct(tensors: Sequence[Tensor]) -> bool:
 
 
 def gradients(
-    loss: Tensor, inputs: tuple[Tensor, ...], retain_graph: bool, fast: bool
+    loss: Tensor, inputs: tuple[Tensor, ...], retain_graph: bool, fast: bool, seed: float = 1.0
 ) -> tuple[Tensor | None, ...]:
-    """``torch.autograd.grad(loss, inputs, retain_graph=..., allow_unused=True)``.
+    """``torch.autograd.grad(seed * loss, inputs, retain_graph=..., allow_unused=True)``.
 
     Args:
         loss: a scalar.
@@ -45,15 +45,24 @@ def gradients(
         retain_graph: keep the graph for another backward.
         fast: :func:`direct` holds for the loss and the inputs (checked by the caller, once for
             inputs that don't change between steps).
+        seed: the output gradient (a GradScaler's scale; cast to the loss's dtype, as autograd
+            casts it).
 
     The gradients are new tensors except where autograd hands an output gradient through
     unchanged (a loss that is one of the inputs): never modify them in place.
     """
+    if seed != 1.0:
+        one = torch.full((), seed, dtype=loss.dtype, device=loss.device)
+    elif not fast:
+        one = None
+    else:
+        one = _ones.get(loss.dtype)
+        if one is None:
+            one = _ones[loss.dtype] = torch.ones((), dtype=loss.dtype)
     if not fast:
-        return torch.autograd.grad(loss, inputs, retain_graph=retain_graph, allow_unused=True)
-    one = _ones.get(loss.dtype)
-    if one is None:
-        one = _ones[loss.dtype] = torch.ones((), dtype=loss.dtype)
+        return torch.autograd.grad(
+            loss, inputs, grad_outputs=one, retain_graph=retain_graph, allow_unused=True
+        )
     assert _run_backward is not None
     return _run_backward((loss,), (one,), retain_graph, False, inputs, True, False)
 

@@ -19,6 +19,9 @@ class Equal(Balancer):
     reference = "Baseline: the unweighted sum of the task losses."
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> None:
+        if self._seed != 1.0:  # a GradScaler's scale (amp.py)
+            self._backward_weighted(losses, [1.0] * len(losses))
+            return
         total = losses[0]
         for loss in losses[1:]:
             total = total + loss

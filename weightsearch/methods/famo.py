@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from weightsearch.methods.adam import InternalAdam
-from weightsearch.methods.base import Balancer, loss_values
+from weightsearch.methods.base import Balancer
 from weightsearch.methods.small_linalg import softmax
 
 _EPS = 1e-8
@@ -63,7 +63,7 @@ class FAMO(InternalAdam, Balancer):
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
         numbers = self._numbers
-        values = [max(v, _EPS) for v in loss_values(losses)]
+        values = [max(v, _EPS) for v in self._loss_values(losses)]
         previous, started = numbers["previous"], numbers["started"]
         if started[0]:
             delta = [

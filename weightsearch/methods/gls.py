@@ -6,7 +6,7 @@ import math
 
 from torch import Tensor
 
-from weightsearch.methods.base import Balancer, loss_values
+from weightsearch.methods.base import Balancer
 
 _EPS = 1e-12
 
@@ -29,7 +29,7 @@ class GLS(Balancer):
     )
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
-        values = loss_values(losses)
+        values = self._loss_values(losses)
         if min(values) < 0:
             negative = [n for n, v in zip(self.loss_names, values, strict=True) if v < 0]
             raise ValueError(

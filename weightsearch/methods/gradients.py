@@ -16,12 +16,13 @@ each operation costs several microseconds on the caches the backward passes leav
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from weightsearch.methods import engine
+from weightsearch.methods import amp, distributed, engine
 from weightsearch.methods.base import Balancer, NumberView, number_view, reachable_leaves
 
 
@@ -47,6 +48,9 @@ class TaskGradients:
         self._extra: list[Tensor] = []
         self._tails: list[tuple[Tensor | None, ...]] = []
         self._gram: list[list[float]] | None = None
+        #: The output gradient of this step's backward passes: the rows are ``seed`` times the
+        #: gradients (a GradScaler's scale, ``amp.py``); :meth:`gram` divides it out.
+        self.seed = 1.0
 
     def compute(
         self,
@@ -55,6 +59,7 @@ class TaskGradients:
         *,
         others: bool = True,
         retain_graph: bool = False,
+        seed: float = 1.0,
     ) -> Tensor:
         """Fill the matrix with each loss's gradient on ``inputs`` and return it.
 
@@ -65,8 +70,11 @@ class TaskGradients:
             others: also keep each loss's gradient on every other leaf it reaches (its head),
                 for :meth:`accumulate`.
             retain_graph: keep the graph after the last call (for methods that backward again).
+            seed: the output gradient of each backward (a GradScaler's scale): the rows, and
+                the gradients :meth:`accumulate` writes, are ``seed`` times the gradients.
         """
         inputs = list(inputs)
+        self.seed = seed
         self._inputs = inputs
         self._gram = None
         first = inputs[0]
@@ -86,7 +94,7 @@ class TaskGradients:
         fast = self._direct_inputs and engine.direct([*losses, *extra])
         last = len(losses) - 1
         for i, loss in enumerate(losses):
-            grads = engine.gradients(loss, targets, retain_graph or i < last, fast)
+            grads = engine.gradients(loss, targets, retain_graph or i < last, fast, seed)
             try:
                 torch._foreach_copy_(rows[i], grads[:count])  # type: ignore[arg-type]
             except TypeError:  # an input this loss doesn't reach: its gradient is None
@@ -122,11 +130,54 @@ class TaskGradients:
         self._key = key
 
     def gram(self) -> list[list[float]]:
-        """The K x K inner products of the rows, as Python floats."""
+        """The K x K inner products of the (unscaled) gradients, as Python floats."""
         if self._gram is None:
-            m = self.matrix
-            self._gram = torch.mm(m, m.t()).tolist()
+            self._gram = amp.gram(self.matrix, self.seed)
         return self._gram
+
+    def synchronize(
+        self, mean: Sequence[Tensor], root: Sequence[Tensor], gram_only: bool = False
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """Average the gradients over the ranks (torch.distributed), with ``mean`` averaged and
+        ``root`` shared from rank 0 in the same collective (``distributed.reduce``).
+
+        Args:
+            mean: more tensors to average (the loss values).
+            root: tensors to take from rank 0 (this step's random draw).
+            gram_only: average only the K x K Gram matrix, not the rows (MGDA-UB: the rows are
+                the gradients on each rank's own samples; the sum over the ranks of their Gram
+                matrices is the whole batch's, up to a factor MGDA's weights don't depend on).
+
+        Returns:
+            ``mean`` averaged and ``root`` as rank 0 has it.
+        """
+        if gram_only:
+            gram = torch.tensor(self.gram(), dtype=torch.float64, device=self.matrix.device)
+            out, shared = distributed.reduce([gram, *mean], root)
+            self._gram = out[0].tolist()
+            return out[1:], shared
+        tails = [g for tail in self._tails for g in tail if g is not None]
+        out, shared = distributed.reduce([self.matrix, *tails, *mean], root)
+        self.matrix.copy_(out[0])
+        self._gram = None
+        averaged = iter(out[1 : 1 + len(tails)])
+        self._tails = [
+            tuple(None if g is None else next(averaged).to(g.dtype) for g in tail)
+            for tail in self._tails
+        ]
+        return out[1 + len(tails) :], shared
+
+    def finite(self) -> bool:
+        """Whether every gradient is finite (read off the Gram matrix's diagonal)."""
+        g = self.gram()
+        return all(math.isfinite(g[i][i]) for i in range(len(g)))
+
+    def unscaled(self) -> Tensor:
+        """The gradients without the seed, in float32 at least (the matrix itself when seed 1)."""
+        if self.seed == 1.0:
+            return self.matrix
+        m = self.matrix.float() if self.matrix.dtype in amp.LOW_PRECISION else self.matrix
+        return m / self.seed
 
     def combine(self, coefficients: Sequence[float]) -> Tensor:
         """The flat vector ``sum(c_i * row_i)``."""
@@ -204,6 +255,21 @@ class GradientLevel(Balancer):
         super()._reset_caches()
         self._grads = TaskGradients()
 
+    def _synchronize(
+        self, grads: TaskGradients, losses: Sequence[Tensor], gram_only: bool = False
+    ) -> None:
+        """Under torch.distributed, average this step's task gradients (or their Gram matrix)
+        and loss values over the ranks and share its random draw, all in one collective."""
+        if distributed.world_size() == 1:
+            return
+        values = [loss.item() for loss in losses]
+        local = torch.tensor(values, dtype=torch.float64, device=losses[0].device)
+        root = [] if self._random is None else [self._random]
+        mean, shared = grads.synchronize([local], root, gram_only)
+        self._step_values = mean[0].tolist()
+        if shared:
+            self._random, self._random_shared = shared[0], True
+
 
 class GradientBalancer(GradientLevel):
     """Base of methods that set per-task coefficients from the gradients on the shared parameters.
@@ -216,7 +282,13 @@ class GradientBalancer(GradientLevel):
         self, losses: list[Tensor], features: list[Tensor] | None
     ) -> Sequence[float] | None:
         grads = self._grads
-        grads.compute(losses, self.shared)
+        grads.compute(losses, self.shared, seed=self._seed)
+        self._synchronize(grads, losses)
+        if self._seed != 1.0 and not grads.finite():
+            # An overflow under a GradScaler: write it through (so scaler.step skips the step)
+            # and solve nothing on it (the state is put back, see Balancer._scaled_backward).
+            grads.accumulate([1.0] * len(losses))
+            return None
         coefficients = self._coefficients(grads, losses)
         grads.accumulate(coefficients)
         return coefficients

@@ -9,9 +9,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from weightsearch.methods import engine
+from weightsearch.methods import amp, distributed, engine
 from weightsearch.methods.adam import InternalAdam
-from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientLevel
 
 _TINY = 1e-12
@@ -70,22 +69,40 @@ class GradNorm(InternalAdam, GradientLevel):
 
     def _backward(self, losses: list[Tensor], features: list[Tensor] | None) -> list[float]:
         weights = self._numbers["task_weights"].tolist()
+        seed = self._seed  # a GradScaler's scale (amp.py): the norms are divided by it
         if self.layer == "all":
             grads = self._grads
-            grads.compute(losses, self.shared)
+            grads.compute(losses, self.shared, seed=seed)
+            self._synchronize(grads, losses)
             gram = grads.gram()
             norms = [math.sqrt(max(gram[i][i], 0.0)) for i in range(len(losses))]
             grads.accumulate(weights)
         else:
             layer = tuple(self._layer_weight)
             fast = engine.direct([*losses, *layer])
-            norms = []
+            rows = []
             for loss in losses:
-                (g,) = engine.gradients(loss, layer, True, fast)
-                norms.append(0.0 if g is None else torch.linalg.vector_norm(g).item())
+                (g,) = engine.gradients(loss, layer, True, fast, seed)
+                rows.append(torch.zeros_like(layer[0]) if g is None else g)
+            norms = self._norms(torch.stack(rows), losses, seed)
             self._backward_weighted(losses, weights)
-        self._update(norms, loss_values(losses))
+        self._update(norms, self._loss_values(losses))
         return weights
+
+    def _norms(self, rows: Tensor, losses: list[Tensor], seed: float) -> list[float]:
+        """The norms of the task gradients on W (rows times ``seed``), in float32 at least;
+        under torch.distributed, of their mean over the ranks, averaged with the loss values
+        in one collective."""
+        if rows.dtype in amp.LOW_PRECISION:
+            rows = rows.float()
+        if distributed.world_size() > 1:
+            local = torch.tensor(
+                [loss.item() for loss in losses], dtype=torch.float64, device=rows.device
+            )
+            (rows, values), _ = distributed.reduce([rows, local])
+            self._step_values = values.tolist()
+        norms = torch.linalg.vector_norm(rows.flatten(1), dim=1).tolist()
+        return [n / seed for n in norms]
 
     def _update(self, norms: list[float], values: list[float]) -> None:
         numbers = self._numbers

@@ -9,7 +9,6 @@ from typing import Literal
 import numpy as np
 from torch import Tensor
 
-from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientBalancer, TaskGradients
 from weightsearch.methods.small_linalg import Matrix, solve
 
@@ -72,13 +71,17 @@ class MGDA(GradientBalancer):
                     "not a detached copy, or None."
                 )
         grads = self._feature_grads
-        grads.compute(losses, features, others=False, retain_graph=True)
-        weights = self._weights(grads.gram(), loss_values(losses))
+        grads.compute(losses, features, others=False, retain_graph=True, seed=self._seed)
+        self._synchronize(grads, losses, gram_only=True)
+        if self._seed != 1.0 and not grads.finite():  # an overflow under a GradScaler
+            self._backward_weighted(losses, [1.0] * len(losses))
+            return None
+        weights = self._weights(grads.gram(), self._loss_values(losses))
         self._backward_weighted(losses, weights)
         return weights
 
     def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
-        return self._weights(grads.gram(), loss_values(losses))
+        return self._weights(grads.gram(), self._loss_values(losses))
 
     def _weights(self, gram: list[list[float]], values: list[float]) -> list[float]:
         k = len(values)

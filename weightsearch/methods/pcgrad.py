@@ -27,8 +27,12 @@ class PCGrad(GradientBalancer):
         "Learning, NeurIPS. https://arxiv.org/abs/2001.06782"
     )
 
+    def _draw(self) -> Tensor:
+        return _random_keys(self.num_tasks)
+
     def _coefficients(self, grads: TaskGradients, losses: list[Tensor]) -> list[float]:
-        return pcgrad_coefficients(grads.gram())
+        keys = self._shared_random().tolist()  # rank 0's under torch.distributed
+        return pcgrad_coefficients(grads.gram(), [_order(row) for row in keys])
 
 
 def pcgrad_coefficients(gram: Matrix, orders: Sequence[Sequence[int]] | None = None) -> list[float]:
@@ -41,9 +45,8 @@ def pcgrad_coefficients(gram: Matrix, orders: Sequence[Sequence[int]] | None = N
     """
     m = [[float(v) for v in row] for row in gram]
     k = len(m)
-    if orders is None:  # each task's order sorts k random keys (one draw for all tasks)
-        keys = torch.rand(k, k, dtype=torch.float64).tolist()
-        orders = [sorted(range(k), key=row.__getitem__) for row in keys]
+    if orders is None:
+        orders = [_order(row) for row in _random_keys(k).tolist()]
     total = [0.0] * k
     for i in range(k):
         row = [0.0] * k  # g_i' in the basis of the original gradients
@@ -57,3 +60,12 @@ def pcgrad_coefficients(gram: Matrix, orders: Sequence[Sequence[int]] | None = N
         for a in range(k):
             total[a] += row[a]
     return total
+
+
+def _random_keys(k: int) -> Tensor:
+    """k random keys per task (one draw for all tasks): each task's order sorts its row."""
+    return torch.rand(k, k, dtype=torch.float64)
+
+
+def _order(keys: list[float]) -> list[int]:
+    return sorted(range(len(keys)), key=keys.__getitem__)

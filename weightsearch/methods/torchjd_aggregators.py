@@ -132,7 +132,9 @@ class TorchJDMethod(GradientLevel):
         from torchjd.aggregation import GramianWeightedAggregator, WeightedAggregator
 
         grads = self._grads
-        matrix = grads.compute(losses, self.shared)
+        grads.compute(losses, self.shared, seed=self._seed)
+        self._synchronize(grads, losses)
+        matrix = grads.unscaled()  # the aggregator sees the gradients, not a GradScaler's multiple
         aggregator = self.aggregator
         weights: Tensor | None = None
         if isinstance(aggregator, GramianWeightedAggregator):
@@ -141,6 +143,8 @@ class TorchJDMethod(GradientLevel):
         elif isinstance(aggregator, WeightedAggregator):
             weights = aggregator.weighting(matrix)
         shared = aggregator(matrix) if weights is None else weights.to(matrix) @ matrix
+        if self._seed != 1.0:
+            shared = (shared * self._seed).to(grads.matrix.dtype)
         ones = [1.0] * self.num_tasks
         grads.accumulate(ones, shared_vector=shared)
         return ones if weights is None else weights.tolist()

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from weightsearch.methods.adam import InternalAdam
-from weightsearch.methods.base import Balancer, loss_values
+from weightsearch.methods.base import Balancer
 
 
 class Uncertainty(InternalAdam, Balancer):
@@ -77,5 +77,5 @@ class Uncertainty(InternalAdam, Balancer):
         u = self._numbers["uncertainty"].tolist()
         weights = self._weights(u)
         self._backward_weighted(losses, weights)
-        self._adam_step(self._gradient(u, loss_values(losses)))
+        self._adam_step(self._gradient(u, self._loss_values(losses)))
         return weights
