@@ -105,3 +105,12 @@ def test_only_the_default_folder_is_created(workdir: Path, cli: Callable[..., ob
     shutil.rmtree(workdir / "studies")
     open_storage(f"sqlite:///{workdir / 'studies' / 'other.db'}")
     assert (workdir / "studies" / "other.db").is_file()
+
+
+def test_ci_installs_the_extras_with_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = next(
+        line for line in readme.splitlines() if "pip install -q -e" in line and "pytest" in line
+    )
+    assert command in (ROOT / ".ci" / "run").read_text()  # as written, so CI installs .[dev]
+    assert '".[dev]"' in command

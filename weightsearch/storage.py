@@ -1,8 +1,10 @@
 """Storage URLs: defaults, password masking, opening Optuna storages, and a cross-process lock.
 
 Supported URLs: ``sqlite:///path.db`` (the default, ``studies/weightsearch.db`` under the current
-folder), server databases SQLAlchemy knows (``postgresql://...``, ``mysql://...``), and Optuna's
-journal file as ``journal:///abs/path.log`` or ``journal:relative/path.log``.
+folder), server databases SQLAlchemy knows (``postgresql://...`` with ``weightsearch[postgres]``,
+``mysql+pymysql://...`` with ``weightsearch[mysql]``), and Optuna's journal file as
+``journal:///abs/path.log`` or ``journal:relative/path.log``. Only the default folder is created
+when missing.
 """
 
 from __future__ import annotations
