@@ -167,7 +167,7 @@ def _ensure_folder(file: Path, shown: str) -> None:
     folders that nobody will look in.
     """
     folder = file.parent
-    if folder.is_dir():
+    if folder.exists():  # a folder, or a file in the way that opening the storage reports
         return
     if folder.resolve() == (Path.cwd() / DEFAULT_FOLDER).resolve():
         folder.mkdir(parents=True, exist_ok=True)
