@@ -5,8 +5,10 @@ Registered from ``tests/conftest.py`` with ``pytest_plugins = ["pg_server"]``.
 The PostgreSQL cluster is started once per test session from Debian's server binaries
 (``/usr/lib/postgresql/<version>/bin``; install them with ``.ci/install-postgres``), listens only
 on 127.0.0.1 on a free port, requires a password (so tests can check that it never leaks), and
-is stopped and deleted at the end of the session. When the binaries or ``psycopg2`` are missing,
-PostgreSQL tests are skipped locally but fail when ``CI=true``: CI must run them.
+is stopped and deleted at the end of the session. Its URLs are plain ``postgresql://`` URLs, as
+the README writes them, so they use the driver SQLAlchemy picks for that form (psycopg 3, from
+``weightsearch[postgres]``). When the binaries or that driver are missing, PostgreSQL tests are
+skipped locally but fail when ``CI=true``: CI must run them.
 
 Fixtures:
     postgres_server: the running cluster (session scope); ``create_database()`` gives a new URL.
@@ -121,10 +123,12 @@ class PostgresServer:
 
     def url(self, database: str) -> str:
         """Return the SQLAlchemy URL of `database`, password included."""
-        return (
-            f"postgresql+psycopg2://{POSTGRES_USER}:{POSTGRES_PASSWORD}"
-            f"@127.0.0.1:{self.port}/{database}"
-        )
+        return f"postgresql://{self.credentials}/{database}"
+
+    @property
+    def credentials(self) -> str:
+        """The ``user:password@host:port`` part of this server's URLs."""
+        return f"{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{self.port}"
 
     def create_database(self, name: str | None = None) -> str:
         """Create an empty database (a random name when None) and return its URL."""
@@ -139,21 +143,18 @@ class PostgresServer:
         self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def _execute(self, statement: str) -> None:
-        import psycopg2
+        import psycopg
 
-        connection = psycopg2.connect(
+        # CREATE/DROP DATABASE can't run in a transaction.
+        with psycopg.connect(
             host="127.0.0.1",
             port=self.port,
             user=POSTGRES_USER,
             password=POSTGRES_PASSWORD,
             dbname="postgres",
-        )
-        try:
-            connection.autocommit = True  # CREATE/DROP DATABASE can't run in a transaction
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-        finally:
-            connection.close()
+            autocommit=True,
+        ) as connection:
+            connection.execute(statement)
 
     def _own(self, path: Path) -> None:
         if self._account is not None:
@@ -246,9 +247,9 @@ def postgres_server() -> Iterator[PostgresServer]:
             "install them with .ci/install-postgres"
         )
     try:
-        import psycopg2  # noqa: F401
+        import psycopg  # noqa: F401
     except ImportError:
-        _unavailable("psycopg2 is not installed; pip install -e '.[dev]'")
+        _unavailable("psycopg (3) is not installed; pip install 'weightsearch[postgres]'")
     assert bin_dir is not None
     server = PostgresServer(bin_dir)
     atexit.register(server.stop)  # also when the session dies before fixture teardown

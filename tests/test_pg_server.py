@@ -33,12 +33,13 @@ def _write_and_read_back(url: str) -> None:
 @pytest.mark.postgres
 def test_postgres_url_holds_an_optuna_study(postgres_url: str) -> None:
     url = make_url(postgres_url)
-    assert url.drivername == "postgresql+psycopg2"
+    assert url.drivername == "postgresql"  # the README's plain form
     assert url.host == "127.0.0.1"
     assert url.password  # a password, so that masking it can be tested
     _write_and_read_back(postgres_url)
     storage = optuna.storages.RDBStorage(postgres_url)
     assert storage.engine.dialect.name == "postgresql"
+    assert storage.engine.dialect.driver == "psycopg"  # SQLAlchemy 2.1's default: psycopg 3
     optuna.delete_study(study_name=STUDY, storage=storage)
 
 
@@ -64,7 +65,7 @@ def test_storage_url_forms(storage_url: str, request: pytest.FixtureRequest) -> 
     prefix = {
         "sqlite": "sqlite:////",
         "journal": "journal:///",
-        "postgres": "postgresql+psycopg2://",
+        "postgres": "postgresql://",
     }[mode]
     assert storage_url.startswith(prefix)
 

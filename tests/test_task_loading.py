@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +13,7 @@ import torch
 
 import weightsearch as ws
 from weightsearch.errors import WeightsearchError
-from weightsearch.task import Task, load_task, parse_params, task_stem
+from weightsearch.task import Task, load_task, parse_params, resolve_reference, task_stem
 
 
 def write(path: Path, text: str) -> Path:
@@ -229,3 +233,74 @@ def test_parse_params_types_values():
 def test_parse_params_refuses_pairs_without_key(pair):
     with pytest.raises(WeightsearchError, match="--param takes KEY=VALUE"):
         parse_params([pair])
+
+
+HOUSE = """
+import weightsearch as ws
+
+@ws.task(losses=["rooms", "garden"], metrics={"price": "minimize"})
+def fit(run):
+    return {"price": run.weights["rooms"]}
+"""
+
+
+@pytest.fixture
+def house_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder holding ``wstest_house.py``, made the current one; sys.path is restored after."""
+    write(tmp_path / "wstest_house.py", HOUSE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "wstest_house", raising=False)
+    yield tmp_path
+    sys.modules.pop("wstest_house", None)
+
+
+@pytest.mark.parametrize("reference", ["wstest_house:fit", "wstest_house.py:fit", "wstest_house"])
+def test_every_form_of_a_file_in_the_current_folder_loads(house_folder, reference):
+    assert load_task(reference).losses == ("rooms", "garden")
+
+
+def test_a_module_name_from_the_folder_that_holds_it_through_the_console_script(house_folder):
+    # The console script's sys.path[0] is its bin folder, not the current one: the case a
+    # report's `weightsearch grid house:fit ...` pasted back in the task's folder used to fail.
+    env = {k: v for k, v in os.environ.items() if k != "WEIGHTSEARCH_STORAGE"}
+    result = subprocess.run(
+        [shutil.which("weightsearch") or "weightsearch", "grid", "wstest_house:fit",
+         "--multipliers", "1,2", "--in-process", "--quiet", "--storage", "sqlite:///h.db"],
+        capture_output=True, text=True, cwd=house_folder, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_module_name_not_in_the_current_folder_says_where_it_looked(house_folder):
+    with pytest.raises(WeightsearchError) as info:
+        load_task("wstest_nohouse:fit")
+    message = str(info.value)
+    assert "no wstest_nohouse.py in the current folder" in message
+    assert str(house_folder) in message
+    assert "path/to/wstest_nohouse.py:FUNCTION" in message
+
+
+def test_the_reference_is_unchanged_where_the_study_was_created(house_folder):
+    for reference in ("wstest_house:fit", "wstest_house.py:fit", "sub/x.py", "pkg.mod:fit"):
+        assert resolve_reference(reference, str(house_folder)) == reference
+        assert resolve_reference(reference, None) == reference
+
+
+def test_a_reference_resolves_to_the_creation_folder_from_elsewhere(house_folder, monkeypatch):
+    (house_folder / "deeper").mkdir()
+    write(house_folder / "deeper" / "d.py", HOUSE)
+    monkeypatch.chdir(house_folder / "deeper")
+    origin = str(house_folder)
+    house = house_folder / "wstest_house.py"
+    assert resolve_reference("wstest_house:fit", origin) == f"{house}:fit"
+    assert resolve_reference("wstest_house.py:fit", origin) == f"{house}:fit"
+    assert resolve_reference("wstest_house.py", origin) == str(house)
+    # Under the current folder the path stays relative.
+    assert resolve_reference("deeper/d.py:fit", origin) == "d.py:fit"
+    # An absolute path, an installed module and a package module stay as they were.
+    assert resolve_reference(f"{house}:fit", "/elsewhere") == f"{house}:fit"
+    assert resolve_reference("json:fit", origin) == "json:fit"
+    assert resolve_reference("pkg.mod:fit", origin) == "pkg.mod:fit"
+    # What it gives loads from here.
+    assert load_task(resolve_reference("wstest_house:fit", origin)).name == "fit"

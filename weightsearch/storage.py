@@ -1,8 +1,10 @@
 """Storage URLs: defaults, password masking, opening Optuna storages, and a cross-process lock.
 
 Supported URLs: ``sqlite:///path.db`` (the default, ``studies/weightsearch.db`` under the current
-folder), server databases SQLAlchemy knows (``postgresql://...``, ``mysql://...``), and Optuna's
-journal file as ``journal:///abs/path.log`` or ``journal:relative/path.log``.
+folder), server databases SQLAlchemy knows (``postgresql://...`` with ``weightsearch[postgres]``,
+``mysql+pymysql://...`` with ``weightsearch[mysql]``), and Optuna's journal file as
+``journal:///abs/path.log`` or ``journal:relative/path.log``. Only the default folder is created
+when missing.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import optuna
 import sqlalchemy
 import sqlalchemy.exc
 from optuna.storages import BaseStorage
+from sqlalchemy.engine import make_url
 
 from weightsearch.errors import WeightsearchError
 
 DEFAULT_STORAGE = "sqlite:///studies/weightsearch.db"
+DEFAULT_FOLDER = "studies"
+"""The default storage's folder, under the current folder: the only one created when missing."""
 STORAGE_ENV = "WEIGHTSEARCH_STORAGE"
 # SQLite's default 5 s lock timeout gives "database is locked" with several writers; 30 s gave none.
 _SQLITE_TIMEOUT_S = 30
@@ -59,13 +64,13 @@ def open_storage(url: str) -> BaseStorage:
         if journal is not None:
             from optuna.storages.journal import JournalFileBackend
 
-            journal.parent.mkdir(parents=True, exist_ok=True)
+            _ensure_folder(journal, shown)
             return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
         if url.startswith("sqlite:"):
             path = sqlite_path(url)
             if path is None:
                 return optuna.storages.RDBStorage(url)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _ensure_folder(path, shown)
             # Two processes creating the same new database at once collide on its schema.
             with _file_lock(path):
                 storage = optuna.storages.RDBStorage(
@@ -82,10 +87,7 @@ def open_storage(url: str) -> BaseStorage:
     except WeightsearchError:
         raise
     except ImportError as exc:
-        raise WeightsearchError(
-            f"storage {shown} needs a database driver that is not installed ({exc.name or exc}). "
-            "Install it: pip install psycopg2-binary for PostgreSQL, pymysql for MySQL."
-        ) from None
+        raise WeightsearchError(_missing_driver_message(url, exc)) from None
     except Exception as exc:
         reason = mask_password(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         raise WeightsearchError(
@@ -105,6 +107,82 @@ def _open_server_storage(url: str) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.5 * attempt)  # meanwhile the other command finishes the schema
             attempt += 1
+
+
+# The package that provides each SQLAlchemy driver, as pip installs it; the drivers the project
+# documents come with the extra that installs them.
+_DRIVER_INSTALLS = {
+    "psycopg": "pip install 'weightsearch[postgres]' (psycopg 3)",
+    "psycopg2": "pip install psycopg2-binary",
+    "pymysql": "pip install 'weightsearch[mysql]' (PyMySQL)",
+    "mysqldb": (
+        "pip install mysqlclient (it compiles against MySQL's client library), or use "
+        "PyMySQL: pip install 'weightsearch[mysql]' and write the URL as mysql+pymysql://..."
+    ),
+    "pg8000": "pip install pg8000",
+    "asyncpg": "pip install asyncpg",
+    "mysqlconnector": "pip install mysql-connector-python",
+    "mariadbconnector": "pip install mariadb",
+    "oracledb": "pip install oracledb",
+    "pyodbc": "pip install pyodbc",
+}
+
+
+def _missing_driver_message(url: str, exc: ImportError) -> str:
+    """Name the driver that ``url``'s dialect uses (SQLAlchemy's default when the URL names
+    none) and the package that provides it."""
+    shown = mask_password(url)
+    missing = _missing_module(exc)
+    try:
+        parsed = make_url(url)
+        driver = parsed.get_dialect().driver
+    except Exception:  # an unknown dialect: all we know is the module that failed to import
+        return (
+            f"storage {shown} needs a module that is not installed ({missing}). "
+            f"Install the package that provides it: pip install {missing}"
+        )
+    default = (
+        "" if "+" in parsed.drivername else f", SQLAlchemy's default for {parsed.drivername}://"
+    )
+    install = _DRIVER_INSTALLS.get(driver, f"pip install {missing}")
+    return (
+        f"storage {shown} needs the database driver {driver}{default}, which is not installed. "
+        f"Install it: {install}"
+    )
+
+
+def _missing_module(exc: BaseException) -> str:
+    """The module whose import failed (Optuna re-raises the driver's ImportError as its own)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ImportError) and seen.name:
+            return seen.name
+        seen = seen.__cause__ or seen.__context__
+    return str(exc)
+
+
+def _ensure_folder(file: Path, shown: str) -> None:
+    """Create the default storage folder when missing; any other missing folder is an error.
+
+    A mistyped path (``sqlite:////nonexistent/dir/x.db``) must not quietly put a study in new
+    folders that nobody will look in.
+    """
+    folder = file.parent
+    if folder.exists():  # a folder, or a file in the way that opening the storage reports
+        return
+    if folder.resolve() == (Path.cwd() / DEFAULT_FOLDER).resolve():
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    slashes = (
+        " (sqlite:////abs/path.db is an absolute path, sqlite:///rel/path.db one relative to "
+        "the current folder)"
+        if shown.startswith("sqlite:")
+        else ""
+    )
+    raise WeightsearchError(
+        f"storage {shown}: the folder {folder} does not exist. Create it "
+        f"(mkdir -p {folder}) or check the URL{slashes}."
+    )
 
 
 def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from weightsearch.errors import WeightsearchError
+
+if TYPE_CHECKING:
+    import torch
 
 Direction = Literal["minimize", "maximize"]
 _DIRECTIONS = ("minimize", "maximize")
@@ -116,7 +118,9 @@ class Run:
     balancer_factory: Callable[..., Any] | None = None
     _balancer: Any = None
 
-    def balancer(self, shared: Iterable[torch.nn.Parameter] | torch.Tensor, **hyperparameters: Any):
+    def balancer(
+        self, shared: Iterable[torch.nn.Parameter] | torch.Tensor, **hyperparameters: Any
+    ) -> Any:
         """Create the balancer of this trial's method over the shared parameters.
 
         Its ``backward(losses, features=None)`` replaces ``loss.backward()`` in the training loop.
@@ -162,11 +166,17 @@ class Run:
 
 
 def default_device() -> str:
+    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    import torch  # only where trials run: importing weightsearch must not cost torch's import
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_task(reference: str) -> Task:
     """Load a task from ``path/file.py:function``, ``package.module:function`` or ``path/file.py``.
+
+    A module name is looked up in the current folder first, as ``python -m`` does, so
+    ``house:fit`` loads ``house.py`` from where the command runs.
 
     Raises:
         WeightsearchError: the file, module or function is missing, the file doesn't import,
@@ -213,6 +223,44 @@ def task_stem(reference: str) -> str:
     return source.rsplit(".", 1)[-1]
 
 
+def resolve_reference(reference: str, created_in: str | None) -> str:
+    """A task reference stored as given, made loadable from the current folder.
+
+    A study stores the reference as the user typed it and the folder it was typed in. From that
+    folder (or with no folder stored) the reference is returned unchanged. From elsewhere, a
+    relative file reference (``examples/house.py:fit``) and a module name whose file lies in
+    ``created_in`` (``house:fit``, from ``house.py``) become that file's path: relative to the
+    current folder when the file is under it, else absolute. Absolute paths, installed modules
+    and dotted package modules (whose imports need their package) stay as given.
+
+    Args:
+        reference: the task reference as given (``file.py:fn``, ``module:fn``, ``file.py``).
+        created_in: the folder the study was created in, or None when unknown.
+
+    Example:
+        >>> resolve_reference("house:fit", None)
+        'house:fit'
+    """
+    if created_in is None:
+        return reference
+    origin = Path(created_in).resolve()
+    here = Path.cwd().resolve()
+    if origin == here:
+        return reference
+    source, colon, attribute = reference.partition(":")
+    if source.endswith(".py") or (origin / source).is_file():
+        path = Path(source)
+        if path.is_absolute():
+            return reference
+        file = origin / path
+    elif "." not in source and (origin / f"{source}.py").is_file():
+        file = origin / f"{source}.py"
+    else:
+        return reference
+    shown = file.relative_to(here) if file.is_relative_to(here) else file
+    return f"{shown}{colon}{attribute}"
+
+
 def _tasks_in(namespace: Mapping[str, Any]) -> dict[str, Task]:
     return {name: obj for name, obj in namespace.items() if isinstance(obj, Task)}
 
@@ -248,15 +296,20 @@ def _import_file(path: Path) -> dict[str, Any]:
 
 
 def _import_module(name: str) -> dict[str, Any]:
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         # Only the module itself or one of its parent packages missing means a wrong name; a
         # missing dependency of the module (even one whose name is a prefix of it) is reported.
         if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            file = name.replace(".", "/") + ".py"
             raise WeightsearchError(
-                f"no module or file named {name!r}. Give a path to a .py file or an importable "
-                "module (run from the folder that holds it)."
+                f"no module or file named {name!r}: there is no {file} in the current folder "
+                f"({here}) and no installed module {name!r}. Give the task's file "
+                f"(path/to/{file}:FUNCTION), or run from the folder that holds {file}."
             ) from None
         raise WeightsearchError(f"importing {name} failed: {type(exc).__name__}: {exc}") from None
     except SyntaxError as exc:
