@@ -47,7 +47,8 @@ def test_grid_study_reads_well_in_the_dashboard() -> None:
     assert detail["objective_names"] == ["val_loss"]
     note = detail["note"]["body"]
     assert note.startswith("## g (grid)")
-    assert "`weightsearch grid three_losses:train --multipliers 1,2 " in note
+    # The task as it was given, so the command pastes back.
+    assert f"`weightsearch grid {TASK} --multipliers 1,2 " in note
     assert "| # | w_cls | w_box | w_aux | val_loss ↓ | val_acc ↑ | seeds |" in note
     assert len(detail["trials"]) == 7
     for trial in detail["trials"]:

@@ -12,7 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 from cli_result import CliResult
-from review_studies import shared_storage
+from review_studies import TASK, shared_storage
 
 from weightsearch.report.figures import study_figures
 from weightsearch.report.summary import equivalent_command
@@ -65,7 +65,8 @@ def test_markdown_of_a_grid_names_the_study_and_ranks_the_points(cli: Cli, url: 
     assert result.code == 0, result.err
     text = result.out
     assert text.startswith("## g (grid)")
-    assert "`weightsearch grid three_losses:train --multipliers 1,2 " in text
+    # The task as it was given (an absolute path here), so the command pastes back.
+    assert f"`weightsearch grid {TASK} --multipliers 1,2 " in text
     assert "| # | w_cls | w_box | w_aux | val_loss ↓ | val_acc ↑ | seeds |" in text
     best = document["best"][0]
     table = [line for line in text.splitlines() if line.startswith("| ")]
@@ -116,7 +117,7 @@ def test_studies_lists_kind_task_states_and_best(cli: Cli, url: str) -> None:
     entries = {e["study"]: e for e in result.json()}
     assert set(entries) == {"g", "ps", "c", "cmo"}
     assert entries["g"]["kind"] == "grid"
-    assert entries["g"]["task"] == "three_losses:train"
+    assert entries["g"]["task"] == str(TASK)
     assert entries["g"]["trials"] == {"COMPLETE": 7}
     best = report_json(cli, url, "g")["best"][0]
     assert entries["g"]["best"]["number"] == best["number"]
@@ -136,7 +137,7 @@ def test_equivalent_command_holds_the_space() -> None:
     _, definition = load_existing_study(storage, "ps")
     command = equivalent_command(definition, "ps")
     assert command == (
-        "weightsearch power-scale three_losses:train --anchor cls --base 10 --exponents -1:0 "
+        f"weightsearch power-scale {TASK} --anchor cls --base 10 --exponents -1:0 "
         "--objective val_loss --objective val_acc --seeds 1 --study ps"
     )
 

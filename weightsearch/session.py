@@ -7,6 +7,7 @@ its points to the :class:`~weightsearch.runner.Runner`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,8 @@ class Session:
             space=space,
             seeds=tuple(range(self.seeds)),
             metrics=dict(task.metrics),
+            reference=self.task,
+            created_in=os.getcwd(),
         )
 
 

@@ -18,7 +18,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch.errors import WeightsearchError
-from weightsearch.task import Direction
+from weightsearch.task import Direction, resolve_reference
 
 DEFINITION_ATTR = "weightsearch"
 # Another process may have created the study a moment ago and not yet written its definition.
@@ -43,6 +43,12 @@ class StudyDefinition:
         space: the search space's parameters (multipliers, base, methods, ...), JSON-able.
         seeds: the seeds every point runs with.
         metrics: every metric the task declares, with its direction.
+        reference: the task reference as the user gave it (None in studies made before it was
+            stored); shown in reports so that their command can be pasted back.
+        created_in: the folder the reference was given in, to resolve it from elsewhere.
+
+    ``reference`` and ``created_in`` say where the task was, not what the study is: they are not
+    compared on resume, so another spelling or another machine's folder may join a study.
     """
 
     kind: str
@@ -52,6 +58,14 @@ class StudyDefinition:
     space: dict[str, Any]
     seeds: tuple[int, ...]
     metrics: dict[str, str] = field(default_factory=dict)
+    reference: str | None = None
+    created_in: str | None = None
+
+    def shown_task(self) -> str:
+        """The task reference to show in a command: as given, loadable from the current folder."""
+        if self.reference is None:
+            return self.task
+        return resolve_reference(self.reference, self.created_in)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -71,6 +85,8 @@ class StudyDefinition:
             space=data["space"],
             seeds=tuple(data["seeds"]),
             metrics=data.get("metrics", {}),
+            reference=data.get("reference"),
+            created_in=data.get("created_in"),
         )
 
 
@@ -124,7 +140,7 @@ def load_existing_study(storage: BaseStorage, name: str) -> tuple[optuna.Study, 
 
 def check_definition(name: str, stored: StudyDefinition, wanted: StudyDefinition) -> None:
     """Raise a plain error naming every setting in which ``wanted`` differs from ``stored``."""
-    differences = _differences(stored.to_json(), wanted.to_json(), "")
+    differences = _differences(_identity(stored), _identity(wanted), "")
     if not differences:
         return
     shown = differences[:3] + ([f"and {len(differences) - 3} more"] if len(differences) > 3 else [])
@@ -132,6 +148,14 @@ def check_definition(name: str, stored: StudyDefinition, wanted: StudyDefinition
         f"study {name!r} was made with a different definition ({'; '.join(shown)}).\n"
         "Rerun with the stored options to resume it, or pass a new --study NAME to start another."
     )
+
+
+def _identity(definition: StudyDefinition) -> dict[str, Any]:
+    """The definition's JSON without where the task was given (see StudyDefinition)."""
+    data = definition.to_json()
+    for where in ("reference", "created_in"):
+        data.pop(where, None)
+    return data
 
 
 def _differences(old: Any, new: Any, path: str) -> list[str]:

@@ -59,7 +59,7 @@ def list_studies(storage: BaseStorage) -> list[dict[str, Any]]:
             {
                 "study": frozen.study_name,
                 "kind": definition.kind if definition is not None else None,
-                "task": definition.task if definition is not None else None,
+                "task": definition.shown_task() if definition is not None else None,
                 "objectives": names,
                 "trials": dict(sorted(counts.items())),
                 "best": _best(study, definition, names),

@@ -46,7 +46,7 @@ def describe_study(definition: StudyDefinition, study_name: str) -> list[tuple[s
 def equivalent_command(definition: StudyDefinition, study_name: str) -> str:
     """A command line with this study's stored definition (the task as the study names it)."""
     space = definition.space
-    task = definition.task
+    task = definition.shown_task()
     parts = ["weightsearch", definition.kind, task]
     if definition.kind == "grid":
         parts += ["--multipliers", ",".join(_num(m) for m in space.get("multipliers", []))]
