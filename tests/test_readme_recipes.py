@@ -27,7 +27,9 @@ import pytest
 
 from weightsearch.spaces import sum_to_one_grid
 
-pytestmark = pytest.mark.slow
+# The blocks train the examples as written (minutes in all): CI runs them as their own step
+# (.ci/run: pytest -q -m recipes), the default test command leaves them out.
+pytestmark = [pytest.mark.slow, pytest.mark.recipes]
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
