@@ -57,3 +57,20 @@ def test_an_adapter_without_its_framework_names_the_extra(extra):
         f"weightsearch.errors.WeightsearchError: weightsearch.integrations.{extra} needs "
         f'{extra}, which is not installed. Install it: pip install "weightsearch[{extra}]"'
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("example", "extra"),
+    [("lightning_multitask.py", "lightning"), ("hf_trainer_multitask.py", "transformers")],
+)
+def test_an_example_without_its_framework_names_the_extra(example, extra):
+    # The examples import their framework before the adapter, so the hint comes from loading.
+    result = python(
+        "from weightsearch.cli import main\n"
+        f"main(['grid', 'examples/{example}', '--storage', 'sqlite:///:memory:'])\n"
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: importing ")
+    assert f'Install it: pip install "weightsearch[{extra}]"' in result.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from weightsearch.errors import WeightsearchError
+from weightsearch.integrations import extra_hint
 
 if TYPE_CHECKING:
     import torch
@@ -290,7 +291,7 @@ def _import_file(path: Path) -> dict[str, Any]:
     except Exception as exc:
         del sys.modules[module_name]
         raise WeightsearchError(
-            f"importing {path} failed: {_where(exc)}{type(exc).__name__}: {exc}"
+            f"importing {path} failed: {_where(exc)}{type(exc).__name__}: {exc}{extra_hint(exc)}"
         ) from None
     return vars(module)
 
@@ -311,7 +312,9 @@ def _import_module(name: str) -> dict[str, Any]:
                 f"({here}) and no installed module {name!r}. Give the task's file "
                 f"(path/to/{file}:FUNCTION), or run from the folder that holds {file}."
             ) from None
-        raise WeightsearchError(f"importing {name} failed: {type(exc).__name__}: {exc}") from None
+        raise WeightsearchError(
+            f"importing {name} failed: {type(exc).__name__}: {exc}{extra_hint(exc)}"
+        ) from None
     except SyntaxError as exc:
         raise WeightsearchError(
             f"syntax error in {exc.filename} line {exc.lineno}: {exc.msg}."

@@ -17,3 +17,20 @@ def missing_extra(extra: str, module: str) -> WeightsearchError:
         f"weightsearch.integrations.{extra} needs {module}, which is not installed. "
         f'Install it: pip install "weightsearch[{extra}]"'
     )
+
+
+# The top-level modules each extra installs, for a task file that imports its framework first.
+_EXTRA_OF_MODULE = {
+    "lightning": "lightning",
+    "pytorch_lightning": "lightning",
+    "transformers": "transformers",
+    "accelerate": "transformers",
+}
+
+
+def extra_hint(exc: BaseException) -> str:
+    """The hint ". Install it: pip install weightsearch[X]" for a missing framework, else ""."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return ""
+    extra = _EXTRA_OF_MODULE.get(exc.name.partition(".")[0])
+    return f'. Install it: pip install "weightsearch[{extra}]"' if extra else ""
