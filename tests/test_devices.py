@@ -52,6 +52,8 @@ def names(slots: tuple[Device, ...]) -> list[str]:
         ("cpu", None, TWO_GPUS, ["cpu"]),
         ("cpu", 4, TWO_GPUS, ["cpu"] * 4),
         ("mps", None, Machine(mps=True), ["mps"]),
+        ("0+1,2+3", None, Machine(cuda=4), ["cuda:0+1", "cuda:2+3"]),
+        ("cuda:3+cuda:2", None, Machine(cuda=4), ["cuda:3+2"]),
     ],
 )
 def test_device_slots(spec: str, n_jobs: int | None, machine: Machine, expected: list[str]) -> None:
@@ -69,6 +71,8 @@ def test_in_process_runs_on_the_first_device() -> None:
     [
         ("cuda:7", None, TWO_GPUS, "cuda:7 is not a device of this machine, which has 2 CUDA"),
         ("0,2", None, TWO_GPUS, "cuda:2 is not a device"),
+        ("0+1,1+2", None, TWO_GPUS, "cuda:2 is not a device"),
+        ("0+cpu", None, TWO_GPUS, "--devices takes auto, cpu, mps or a list"),
         ("0", None, Machine(), "which has no CUDA device. Use --devices cpu"),
         ("mps", None, TWO_GPUS, "MPS (the GPU of Apple-silicon Macs) is not available"),
         ("gpu0", None, TWO_GPUS, "--devices takes auto, cpu, mps or a list"),
@@ -95,6 +99,11 @@ def test_a_worker_is_pinned_through_the_coordinators_own_visible_devices() -> No
     # A CPU worker sees no GPU; MPS has no such variable.
     assert CPU.environment(inherited) == {"CUDA_VISIBLE_DEVICES": ""}
     assert Device("mps").environment(inherited) == {}
+    # A group: the trial's worker sees both GPUs, the first as cuda:0.
+    group = Device("cuda:0+1")
+    assert group.environment({"CUDA_VISIBLE_DEVICES": "4,5,6"}) == {"CUDA_VISIBLE_DEVICES": "4,5"}
+    assert (group.worker_name, group.torch_name) == ("cuda:0", "cuda:0")
+    assert Device("cuda:2+3").torch_name == "cuda:2"
 
 
 def test_the_fake_device_count_is_read_by_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,6 +199,20 @@ def test_a_device_listed_twice_runs_two_trials_at_once(
 
 
 @pytest.mark.slow
+def test_a_group_of_gpus_goes_to_one_trial(
+    cli: Callable[..., CliResult], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FAKE_CUDA_DEVICES_ENV, "4")
+    seen, report = run_pinned(cli, workdir, "--devices", "0+1,2+3", sleep=0.0)
+    assert {s["visible"] for s in seen} <= {"0,1", "2,3"}
+    assert {s["device"] for s in seen} == {"cuda:0"}
+    recorded = {round(t["weights"]["a"], 9): t["device"] for t in report}
+    assert all(
+        recorded[round(s["weight"], 9)] == "cuda:" + s["visible"].replace(",", "+") for s in seen
+    )
+
+
+@pytest.mark.slow
 def test_cpu_workers_see_no_gpu(
     cli: Callable[..., CliResult], workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,3 +243,17 @@ def test_the_table_report_counts_trials_per_device(
     # A CPU study's table doesn't mention devices.
     result = cli("grid", PINNED, *args, "--study", "cpu", "--devices", "cpu", "--in-process")
     assert "trials per device" not in result.out
+
+
+@pytest.mark.slow
+def test_a_trial_on_a_group_starts_its_own_processes_on_its_gpus(
+    cli: Callable[..., CliResult], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FAKE_CUDA_DEVICES_ENV, "4")
+    out = workdir / "rank"
+    spawn = Path(__file__).parent / "tasks" / "devices" / "ddp_spawn.py"
+    args = ["--multipliers", "1", "--devices", "2+3", "--param", f"out={out}", "--json"]
+    result = cli("grid", spawn, *args)
+    assert result.code == 0, result.err
+    assert [t["device"] for t in result.json()["trials"]] == ["cuda:2+3"]
+    assert [(workdir / f"rank.{r}").read_text() for r in (0, 1)] == ["2,3", "2,3"]

@@ -3,7 +3,8 @@
 A :class:`Device` is one slot: one worker process pinned to it runs one trial at a time there.
 :func:`device_slots` turns ``--devices`` and ``--n-jobs`` into the slots of a command, and
 :meth:`Device.environment` is what pins a worker process: ``CUDA_VISIBLE_DEVICES`` set in its
-environment before it first touches CUDA, so its task sees its one GPU as ``cuda:0``.
+environment before it first touches CUDA, so its task sees its one GPU as ``cuda:0`` (or, for a
+group like ``0+1`` that one multi-GPU trial uses, its GPUs as ``cuda:0`` and ``cuda:1``).
 
 Nothing here is stored in a study: each machine sharing a study runs on its own devices.
 """
@@ -23,7 +24,7 @@ FAKE_CUDA_DEVICES_ENV = "WEIGHTSEARCH_FAKE_CUDA_DEVICES"
 CUDA_VISIBLE = "CUDA_VISIBLE_DEVICES"
 
 _CUDA_ITEM = re.compile(r"(?:cuda:)?(\d+)")
-_EXAMPLE = "Example: --devices cuda:0,cuda:1 (or 0,1), --devices cpu, or --devices auto"
+_EXAMPLE = "Example: --devices cuda:0,cuda:1 (or 0,1), --devices 0+1,2+3, cpu, or auto"
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,27 @@ class Machine:
 
 @dataclass(frozen=True)
 class Device:
-    """One device slot, named as this machine numbers it: ``cpu``, ``mps`` or ``cuda:N``."""
+    """One device slot, named as this machine numbers it: ``cpu``, ``mps``, ``cuda:N``, or a
+    group of GPUs for one multi-GPU trial, ``cuda:N+M``."""
 
     name: str
 
     @property
-    def cuda_index(self) -> int | None:
-        kind, _, index = self.name.partition(":")
-        return int(index) if kind == "cuda" else None
+    def cuda_indices(self) -> tuple[int, ...]:
+        """The GPUs of the slot, as this machine numbers them (none for ``cpu`` and ``mps``)."""
+        kind, _, indices = self.name.partition(":")
+        return tuple(int(i) for i in indices.split("+")) if kind == "cuda" else ()
+
+    @property
+    def torch_name(self) -> str:
+        """The device in this process, unpinned: the slot's first GPU (``cuda:N``)."""
+        indices = self.cuda_indices
+        return f"cuda:{indices[0]}" if indices else self.name
 
     @property
     def worker_name(self) -> str:
-        """The device as a pinned worker's task sees it: its one GPU is ``cuda:0``."""
-        return "cuda:0" if self.cuda_index is not None else self.name
+        """The device as a pinned worker's task sees it: its first GPU is ``cuda:0``."""
+        return "cuda:0" if self.cuda_indices else self.name
 
     def environment(self, inherited: Mapping[str, str]) -> dict[str, str]:
         """The variables that pin a worker process to this device, on top of ``inherited``.
@@ -58,11 +67,12 @@ class Device:
         worker sees no GPU, so that a task that ignores ``run.device`` can't take one that
         another worker is pinned to.
         """
-        index = self.cuda_index
-        if index is None:
+        indices = self.cuda_indices
+        if not indices:
             return {CUDA_VISIBLE: ""} if self.name == "cpu" else {}
         visible = [v.strip() for v in inherited.get(CUDA_VISIBLE, "").split(",") if v.strip()]
-        return {CUDA_VISIBLE: visible[index] if index < len(visible) else str(index)}
+        pinned = [visible[i] if i < len(visible) else str(i) for i in indices]
+        return {CUDA_VISIBLE: ",".join(pinned)}
 
 
 CPU = Device("cpu")
@@ -100,7 +110,8 @@ def device_slots(
     listed twice runs two trials at once. ``--in-process`` runs on the first device.
 
     Args:
-        spec: ``auto``, ``cpu``, ``mps`` or a comma-separated list (``cuda:0,cuda:1``, ``0,1``).
+        spec: ``auto``, ``cpu``, ``mps`` or a comma-separated list (``cuda:0,cuda:1``, ``0,1``;
+            ``0+1,2+3``: two GPUs per trial).
         n_jobs: ``--n-jobs`` (None: the default above).
         in_process: trials run in this process: one slot.
         machine: what this machine has (None: :func:`discover`).
@@ -133,9 +144,9 @@ def _parse(spec: str) -> list[Device]:
     items = [item.strip().lower() for item in spec.split(",")]
     devices = []
     for item in items:
-        match = _CUDA_ITEM.fullmatch(item)
-        if match:
-            devices.append(Device(f"cuda:{int(match.group(1))}"))
+        gpus = [_CUDA_ITEM.fullmatch(part.strip()) for part in item.split("+")]
+        if all(gpus):
+            devices.append(Device("cuda:" + "+".join(str(int(m.group(1))) for m in gpus if m)))
         elif item in ("cpu", "mps"):
             devices.append(Device(item))
         else:
@@ -154,8 +165,8 @@ def _auto(machine: Machine) -> list[Device]:
 
 def _check_exist(devices: list[Device], machine: Machine) -> None:
     for device in devices:
-        index = device.cuda_index
-        if index is not None and index >= machine.cuda:
+        missing = [i for i in device.cuda_indices if i >= machine.cuda]
+        if missing:
             have = (
                 f"{machine.cuda} CUDA device(s): "
                 + ",".join(f"cuda:{i}" for i in range(machine.cuda))
@@ -164,7 +175,7 @@ def _check_exist(devices: list[Device], machine: Machine) -> None:
                 else "no CUDA device. Use --devices cpu, or auto"
             )
             raise WeightsearchError(
-                f"--devices {device.name} is not a device of this machine, which has {have}."
+                f"--devices cuda:{missing[0]} is not a device of this machine, which has {have}."
             )
         if device.name == "mps" and not machine.mps:
             raise WeightsearchError(

@@ -136,7 +136,7 @@ def run_probe(
     """
     if steps < 1:
         raise WeightsearchError(f"--steps must be at least 1, but got {steps}. Example: --steps 20")
-    device = device_slots(devices, None, in_process=True)[0].name
+    device = device_slots(devices, None, in_process=True)[0].torch_name
     try:
         check_base(base)
     except ValueError as exc:

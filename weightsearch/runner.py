@@ -181,7 +181,7 @@ class Runner:
         if self.options.in_process:
             # No pinning in this process: the task sees every device, named as here.
             worker: Worker = InProcessWorker(self.task)
-            seen = device.name
+            seen = device.torch_name
         else:
             threads = worker_threads(self.options.n_jobs)
             pin = device.environment(os.environ)

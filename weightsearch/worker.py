@@ -245,6 +245,9 @@ def _serve(
     """The child's loop: load the task once, then run jobs until told to stop."""
     # Ctrl-C reaches the whole process group; the coordinator alone decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Started as a daemon, so that it ends with the command; but a multi-GPU trial starts its
+    # own processes (torch.multiprocessing.spawn), which multiprocessing forbids a daemon.
+    multiprocessing.current_process().daemon = False
     _adopt_environment(environment)
     import torch
 
