@@ -162,6 +162,9 @@ def probe(
     base: Annotated[float, typer.Option(help="Base m of the suggested weights m**n.")] = 10.0,
     seed: Annotated[int, typer.Option(help="run.seed of the pass.")] = 0,
     param: ParamOpt = None,
+    devices: Annotated[
+        str, typer.Option(help="Device of the pass: auto, cpu, mps or cuda:N (see grid --help).")
+    ] = "auto",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print only the JSON document to stdout.")
     ] = False,
@@ -193,6 +196,7 @@ def probe(
             base=base,
             seed=seed,
             params=parse_params(param or ()),
+            devices=devices,
         )
     for note in result.notes:
         _message(note)

@@ -58,7 +58,20 @@ ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="KEY=VALUE handed to the task as run.params.")
 ]
 NJobsOpt = Annotated[
-    int, typer.Option("--n-jobs", help="Trials at once on this machine (worker processes).")
+    int | None,
+    typer.Option(
+        "--n-jobs",
+        help="Trials at once on this machine, each in a worker process (default: one per "
+        "device slot on GPUs, 1 on the CPU).",
+    ),
+]
+DevicesOpt = Annotated[
+    str,
+    typer.Option(
+        "--devices",
+        help="auto (every CUDA GPU, else MPS, else the CPU), cpu, or a list like cuda:0,cuda:1 "
+        "or 0,1: one worker per listed device; list a device twice for two trials on it.",
+    ),
 ]
 TrialTimeoutOpt = Annotated[
     float | None,
@@ -88,9 +101,10 @@ def _shared_options(
     timeout: TimeoutOpt = None,
     pruner: PrunerOpt = None,
     param: ParamOpt = None,
-    n_jobs: NJobsOpt = 1,
+    n_jobs: NJobsOpt = None,
     trial_timeout: TrialTimeoutOpt = None,
     in_process: InProcessOpt = False,
+    devices: DevicesOpt = "auto",
 ) -> Session:
     """The options grid, power-scale and compare share, as the session they describe."""
     return Session(
@@ -106,6 +120,7 @@ def _shared_options(
         n_jobs=n_jobs,
         trial_timeout=trial_timeout,
         in_process=in_process,
+        devices=devices,
     )
 
 

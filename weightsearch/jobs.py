@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from weightsearch.out_of_memory import HINT as OUT_OF_MEMORY_HINT
+from weightsearch.out_of_memory import is_out_of_memory, release_memory
 from weightsearch.task import Pruned, Run, Task
 
 # Long learning curves are thinned to this many points per seed before they are stored.
@@ -37,7 +39,10 @@ class Job:
 
 @dataclass
 class JobResult:
-    """What came of a job: metrics per seed, or the error or prune that stopped it."""
+    """What came of a job: metrics per seed, or the error or prune that stopped it.
+
+    ``out_of_memory``: a seed ran out of device memory (its worker process is replaced).
+    """
 
     state: Literal["COMPLETE", "FAIL", "PRUNED"]
     seed_values: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -47,6 +52,7 @@ class JobResult:
     weight_trajectories: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
     final_weights: dict[int, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    out_of_memory: bool = False
 
 
 class Reporter(Protocol):
@@ -57,39 +63,53 @@ def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
     """Run the user's function once per seed of ``job``; never raises for the user's errors.
 
     Only the first seed's reports reach the pruner: later seeds repeat the same steps.
-    ``KeyboardInterrupt`` propagates, so that Ctrl-C stops the command.
+    ``KeyboardInterrupt`` propagates, so that Ctrl-C stops the command. A seed that runs out of
+    device memory fails the job with a hint, and the memory it held is released.
     """
     started = time.perf_counter()
     result = JobResult(state="COMPLETE")
     for index, seed in enumerate(job.seeds):
-        run = Run(
-            weights=dict(job.weights),
-            method=job.method,
-            seed=seed,
-            device=job.device,
-            params=dict(job.params),
-            losses=task.losses,
-            method_args=dict(job.method_args),
-            reporter=lambda step, metrics, _i=index: report(_i, step, metrics),
-        )
-        try:
-            returned = task(run)
-            values = _check_metrics(returned, job.objectives)
-        except Pruned:
-            result.state = "PRUNED"
-        except Exception as exc:
-            result.state = "FAIL"
-            result.error = _one_line(exc)
-            result.traceback = traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
-        else:
-            result.seed_values[seed] = values
-        result.curves[seed] = _thin(run.curve)
-        result.weight_trajectories[seed] = _thin(run.weight_trajectory)
-        result.final_weights[seed] = run.current_weights
+        _run_seed(task, job, index, seed, report, result)
         if result.state != "COMPLETE":
             break
+    # Here, after _run_seed returned, no frame holds the failed seed's tensors any more.
+    if result.out_of_memory:
+        release_memory()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _run_seed(
+    task: Task, job: Job, index: int, seed: int, report: Reporter, result: JobResult
+) -> None:
+    """Run one seed of ``job`` and add what came of it to ``result``."""
+    run = Run(
+        weights=dict(job.weights),
+        method=job.method,
+        seed=seed,
+        device=job.device,
+        params=dict(job.params),
+        losses=task.losses,
+        method_args=dict(job.method_args),
+        reporter=lambda step, metrics: report(index, step, metrics),
+    )
+    try:
+        returned = task(run)
+        values = _check_metrics(returned, job.objectives)
+    except Pruned:
+        result.state = "PRUNED"
+    except Exception as exc:
+        result.state = "FAIL"
+        result.error = _one_line(exc)
+        result.traceback = traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
+        if is_out_of_memory(exc):
+            result.out_of_memory = True
+            result.error = f"{result.error} ({OUT_OF_MEMORY_HINT})"
+    else:
+        result.seed_values[seed] = values
+    result.curves[seed] = _thin(run.curve)
+    result.weight_trajectories[seed] = _thin(run.weight_trajectory)
+    result.final_weights[seed] = run.current_weights
 
 
 class MetricError(Exception):

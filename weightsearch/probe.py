@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
+from weightsearch.devices import device_slots
 from weightsearch.errors import WeightsearchError
 from weightsearch.methods.base import loss_values
 from weightsearch.methods.gradients import GradientLevel
@@ -29,7 +30,7 @@ from weightsearch.probe_summary import (
     exponent_range,
     summarise,
 )
-from weightsearch.task import Run, Task, default_device, load_task
+from weightsearch.task import Run, Task, load_task
 
 # The suggestion names lived here before probe_summary.py; they stay importable from here.
 __all__ = [
@@ -116,6 +117,7 @@ def run_probe(
     base: float = DEFAULT_BASE,
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
+    devices: str = "auto",
 ) -> ProbeResult:
     """Run the task's function with equal weights for ``steps`` balancer steps and summarise.
 
@@ -126,6 +128,7 @@ def run_probe(
         base: the base m of the suggested power-scale weights m**n.
         seed: ``run.seed`` of the pass.
         params: ``run.params`` of the pass (from ``--param``).
+        devices: ``--devices``; the pass runs in this process, on the first device.
 
     Raises:
         WeightsearchError: bad options, a task that can't be loaded, fails during the pass, never
@@ -133,6 +136,7 @@ def run_probe(
     """
     if steps < 1:
         raise WeightsearchError(f"--steps must be at least 1, but got {steps}. Example: --steps 20")
+    device = device_slots(devices, None, in_process=True)[0].torch_name
     try:
         check_base(base)
     except ValueError as exc:
@@ -145,7 +149,7 @@ def run_probe(
             f"--anchor must be one of the task's losses ({', '.join(losses)}), but got "
             f"{anchor!r}. Example: --anchor {losses[0]}"
         )
-    record, run_params = _measure(loaded, task, steps, seed, dict(params or {}))
+    record, run_params = _measure(loaded, task, steps, seed, dict(params or {}), device)
     notes = []
     if len(record) < steps:
         notes.append(
@@ -156,7 +160,7 @@ def run_probe(
 
 
 def _measure(
-    loaded: Task, task: str, steps: int, seed: int, params: dict[str, Any]
+    loaded: Task, task: str, steps: int, seed: int, params: dict[str, Any], device: str
 ) -> tuple[list[StepMeasure], dict[str, Any]]:
     """Run the loaded task (``task`` is its reference as given) with a :class:`ProbeBalancer`
     until it has measured ``steps`` steps or returns; return the measures and the run's params."""
@@ -169,7 +173,7 @@ def _measure(
         weights=dict.fromkeys(loaded.losses, 1.0),
         method="equal",
         seed=seed,
-        device=default_device(),
+        device=device,
         params=params,
         losses=loaded.losses,
         balancer_factory=factory,

@@ -1,9 +1,10 @@
 """What weightsearch writes on a trial, and how it is read back.
 
 Few user attrs, written in as few storage calls as possible (each is a database round trip):
-when a trial is created, ``weights`` (what it trains with) and ``claim`` (its point and the
-process running it); when it ends, ``values`` (metric means over seeds) and ``run`` (per-seed
-metrics, time, learning curves, weight trajectories), or ``error`` and ``traceback``. A trial
+when a trial is created, ``weights`` (what it trains with) and ``claim`` (its point, the
+process running it and, under ``device``, the device it runs on as that machine names it);
+when it ends, ``values`` (metric means over seeds) and ``run`` (per-seed metrics, time,
+learning curves, weight trajectories), or ``error`` and ``traceback``. A trial
 lost to a crash or Ctrl-C also has ``lost``; a running trial has ``heartbeat``.
 """
 
@@ -21,6 +22,8 @@ ERROR = "error"
 TRACEBACK = "traceback"
 LOST = "lost"
 HEARTBEAT = "heartbeat"
+# Key of the claim: the device the trial ran on (cpu, mps, cuda:N); absent in older studies.
+DEVICE = "device"
 # The method of a compare trial is one of its parameters; weight searches train "static".
 METHOD_PARAM = "method"
 SEED_PARAM = "seed"
@@ -34,6 +37,12 @@ def point_key(trial: FrozenTrial) -> str | None:
 def owner(trial: FrozenTrial) -> dict[str, Any] | None:
     claim = trial.user_attrs.get(CLAIM)
     return claim if isinstance(claim, dict) else None
+
+
+def device(trial: FrozenTrial) -> str | None:
+    claim = owner(trial)
+    value = claim.get(DEVICE) if claim is not None else None
+    return None if value is None else str(value)
 
 
 def weights(trial: FrozenTrial) -> dict[str, float]:

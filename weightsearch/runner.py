@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,12 +23,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch import records
+from weightsearch.devices import CPU, Device
 from weightsearch.jobs import Job, JobResult
 from weightsearch.lost_trials import fail_trial, process_owner, reap_lost_trials
 from weightsearch.optuna_internals import trial_id
 from weightsearch.points import Point, PointSource
 from weightsearch.storage import StorageHandle
-from weightsearch.task import Task, default_device
+from weightsearch.task import Task
 from weightsearch.worker import InProcessWorker, ProcessWorker, Worker, worker_threads
 
 
@@ -64,6 +66,8 @@ class RunOptions:
         trial_timeout: a trial running longer than this many seconds is stopped and failed.
         in_process: run trials in this process instead of a worker (one at a time; faster to
             start and easy to debug, but a crash of the user's code ends the command).
+        devices: the device of each job's worker, used in turn when fewer than ``n_jobs``
+            (see :func:`weightsearch.devices.device_slots`).
     """
 
     seeds: tuple[int, ...] = (0,)
@@ -73,6 +77,7 @@ class RunOptions:
     n_jobs: int = 1
     trial_timeout: float | None = None
     in_process: bool = False
+    devices: tuple[Device, ...] = (CPU,)
 
 
 # A coordinator refreshes the heartbeat of its running trials this often (well within
@@ -135,16 +140,18 @@ class Runner:
         errors: list[BaseException] = []
         slots: list[threading.Thread] = []
         try:
+            devices = self.options.devices
             if self.options.n_jobs == 1:
-                self._slot(source, self._new_worker(), started, errors)
+                self._slot(source, *self._new_worker(devices[0]), started, errors)
             else:
+                workers = [
+                    self._new_worker(devices[i % len(devices)]) for i in range(self.options.n_jobs)
+                ]
                 slots = [
                     threading.Thread(
-                        target=self._slot,
-                        args=(source, self._new_worker(), started, errors),
-                        daemon=True,
+                        target=self._slot, args=(source, *worker, started, errors), daemon=True
                     )
-                    for _ in range(self.options.n_jobs)
+                    for worker in workers
                 ]
                 for slot in slots:
                     slot.start()
@@ -169,18 +176,28 @@ class Runner:
                 self.progress.stop()
         return self._count
 
-    def _new_worker(self) -> Worker:
+    def _new_worker(self, device: Device) -> tuple[Worker, Device, str]:
+        """A worker on ``device``, the device, and its name as the worker's task sees it."""
         if self.options.in_process:
+            # No pinning in this process: the task sees every device, named as here.
             worker: Worker = InProcessWorker(self.task)
+            seen = device.torch_name
         else:
-            worker = ProcessWorker(
-                self.task_ref, worker_threads(self.options.n_jobs), self.options.trial_timeout
-            )
+            threads = worker_threads(self.options.n_jobs)
+            pin = device.environment(os.environ)
+            worker = ProcessWorker(self.task_ref, threads, self.options.trial_timeout, pin)
+            seen = device.worker_name
         self._workers.append(worker)
-        return worker
+        return worker, device, seen
 
     def _slot(
-        self, source: PointSource, worker: Worker, started: float, errors: list[BaseException]
+        self,
+        source: PointSource,
+        worker: Worker,
+        device: Device,
+        seen: str,
+        started: float,
+        errors: list[BaseException],
     ) -> None:
         try:
             # A worker process starts and loads the task before its first trial, not during it.
@@ -188,9 +205,9 @@ class Runner:
                 worker.prepare()
             while not self._stop.is_set() and not self._timed_out(started):
                 with self._lock():
-                    claimed = source.claim(self.study, self.owner)
+                    claimed = source.claim(self.study, {**self.owner, records.DEVICE: device.name})
                 if claimed is not None:
-                    self._run_trial(worker, *claimed)
+                    self._run_trial(worker, seen, *claimed)
                     continue
                 # Nothing left to claim: lost trials of others free their points again.
                 with self._lock():
@@ -218,7 +235,7 @@ class Runner:
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         return self.storage.lock(self.study.study_name)
 
-    def _run_trial(self, worker: Worker, trial: optuna.Trial, point: Point) -> None:
+    def _run_trial(self, worker: Worker, device: str, trial: optuna.Trial, point: Point) -> None:
         job = Job(
             number=trial.number,
             weights=point.weights,
@@ -227,7 +244,7 @@ class Runner:
             objectives=self.objectives,
             params=self.options.params,
             method_args=self.options.method_args.get(point.method, {}),
-            device=default_device(),
+            device=device,
         )
         prunable = len(self.objectives) == 1
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import optuna
 
+from weightsearch.devices import Device, device_slots
 from weightsearch.errors import WeightsearchError
 from weightsearch.points import PointSource
 from weightsearch.runner import Interrupted, Progress, Runner, RunOptions
@@ -41,13 +43,15 @@ class Session:
         timeout: no new trial starts after this many seconds.
         pruner: ``none``, ``median`` or ``hyperband`` (None: the command's default).
         params: ``--param`` values for ``run.params``.
-        n_jobs: trials at once on this machine, each in a worker process when > 1.
+        n_jobs: trials at once on this machine, each in a worker process when > 1 (None: one
+            per device slot, see :func:`~weightsearch.devices.device_slots`).
         trial_timeout: a trial running longer than this many seconds is stopped and failed.
         in_process: run trials in this process, not in a worker process (for debugging).
+        devices: ``--devices``: ``auto``, ``cpu``, ``mps`` or a list like ``cuda:0,cuda:1``.
 
     Raises:
-        WeightsearchError: a count below 1, a time that is not positive, or ``in_process`` with
-            ``n_jobs`` > 1 or a ``trial_timeout``.
+        WeightsearchError: a count below 1, a time that is not positive, ``in_process`` with
+            ``n_jobs`` > 1 or a ``trial_timeout``, or devices this machine doesn't have.
     """
 
     task: str
@@ -59,9 +63,10 @@ class Session:
     timeout: float | None = None
     pruner: str | None = None
     params: Mapping[str, Any] | None = None
-    n_jobs: int = 1
+    n_jobs: int | None = None
     trial_timeout: float | None = None
     in_process: bool = False
+    devices: str = "auto"
 
     def __post_init__(self) -> None:
         counts = {"--n-trials": self.n_trials, "--seeds": self.seeds, "--n-jobs": self.n_jobs}
@@ -74,11 +79,18 @@ class Session:
                 raise WeightsearchError(
                     f"{option} must be a positive number of seconds, but got {seconds}."
                 )
-        if self.in_process and (self.n_jobs > 1 or self.trial_timeout is not None):
+        if self.in_process and ((self.n_jobs or 1) > 1 or self.trial_timeout is not None):
             raise WeightsearchError(
                 "--in-process runs one trial at a time and can't stop it: drop --n-jobs and "
                 "--trial-timeout, or drop --in-process."
             )
+        # Checked now, before any trial: a device this machine doesn't have is bad input.
+        _ = self.device_slots
+
+    @cached_property
+    def device_slots(self) -> tuple[Device, ...]:
+        """The device of each job on this machine; their number is the jobs at once."""
+        return device_slots(self.devices, self.n_jobs, in_process=self.in_process)
 
     def definition(self, task: Task, kind: str, space: dict[str, Any]) -> StudyDefinition:
         """The definition this session's study of ``kind`` must hold; checks the objectives."""
@@ -159,9 +171,10 @@ def run_study(
         seeds=definition.seeds,
         params=dict(session.params or {}),
         timeout=session.timeout,
-        n_jobs=session.n_jobs,
+        n_jobs=len(session.device_slots),
         trial_timeout=session.trial_timeout,
         in_process=session.in_process,
+        devices=session.device_slots,
         method_args={method: dict(args) for method, args in plan.method_args.items()},
     )
     objectives = [o.name for o in definition.objectives]

@@ -98,7 +98,8 @@ class Run:
         weights: the static weights of this trial (loss name -> weight).
         method: the balancing method of this trial (``"static"`` for a weight search).
         seed: the seed to use for everything random in this run.
-        device: where to train (``"cuda"`` when available, else ``"cpu"``).
+        device: where to train: ``"cuda:0"`` in a worker pinned to a GPU (it sees that one GPU
+            only), ``"mps"``, or ``"cpu"`` (see ``--devices``).
         params: extra values from ``--param KEY=VALUE`` (strings, numbers or booleans).
         losses: the task's loss names.
         balancer_factory: when set, :meth:`balancer` hands out what it returns (called with
@@ -164,13 +165,6 @@ class Run:
             self.weight_trajectory.append((int(step), self.current_weights))
         if self.reporter is not None and self.reporter(int(step), values):
             raise Pruned(f"pruned at step {step}")
-
-
-def default_device() -> str:
-    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
-    import torch  # only where trials run: importing weightsearch must not cost torch's import
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_task(reference: str) -> Task:

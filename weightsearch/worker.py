@@ -64,14 +64,21 @@ class ProcessWorker:
         threads: torch threads in the child, so that N workers share the cores instead of each
             using all of them (None: torch's default).
         trial_timeout: a job running longer than this many seconds is stopped and failed.
+        pin: variables set in the child's environment on top of this process's, before the
+            child first touches CUDA: its device (:meth:`weightsearch.devices.Device.environment`).
     """
 
     def __init__(
-        self, task_ref: str, threads: int | None, trial_timeout: float | None = None
+        self,
+        task_ref: str,
+        threads: int | None,
+        trial_timeout: float | None = None,
+        pin: Mapping[str, str] | None = None,
     ) -> None:
         self.task_ref = task_ref
         self.threads = threads
         self.trial_timeout = trial_timeout
+        self.pin = dict(pin or {})
         self._context = _start_method()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -82,7 +89,7 @@ class ProcessWorker:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
             target=_serve,
-            args=(self.task_ref, self.threads, dict(os.environ), child),
+            args=(self.task_ref, self.threads, {**os.environ, **self.pin}, child),
             daemon=True,
         )
         self._process.start()
@@ -124,6 +131,10 @@ class ProcessWorker:
                     )
                 message = conn.recv()
                 if isinstance(message, JobResult):
+                    if message.out_of_memory:
+                        # What the task keeps alive is only freed with the process.
+                        self._busy = False
+                        self.close()
                     return message
                 seed_index, step, metrics = message
                 conn.send(report(seed_index, step, metrics))
@@ -198,6 +209,14 @@ def _start_method() -> Any:
     workers on two cores were ready in 1.7 s instead of 3.8 s, and a crashed worker's replacement
     in 0.04 s. Off Linux workers are spawned: Windows has no forkserver, and macOS frameworks
     loaded by torch's import are not known to survive a fork.
+
+    CUDA: neither this module nor ``import torch`` initialises CUDA (torch does so lazily, on
+    the first CUDA call), and the server runs nothing else, so every worker forked from it
+    starts with CUDA uninitialised, as CUDA requires of a forked child. Each worker sets its
+    device's ``CUDA_VISIBLE_DEVICES`` (:func:`_adopt_environment`, first thing in
+    :func:`_serve`) before its task can call CUDA, and the CUDA driver reads that variable when
+    it initialises, so the task sees exactly its own GPU. Don't add a preload that calls CUDA
+    (``torch.cuda.is_available()``, ``device_count()``): every worker would inherit it.
     """
     if not sys.platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
@@ -212,7 +231,8 @@ def _adopt_environment(environment: Mapping[str, str]) -> None:
 
     A forkserver's children inherit the server's environment from when the server started
     (multiprocessing brings over the working directory and ``sys.path``, not the environment).
-    What torch read at import stays as it was then.
+    What torch read at import stays as it was then; ``CUDA_VISIBLE_DEVICES`` is read later, when
+    the task first calls CUDA, so the worker's device pin set here takes effect.
     """
     for key in [k for k in os.environ if k not in environment]:
         del os.environ[key]
@@ -225,6 +245,9 @@ def _serve(
     """The child's loop: load the task once, then run jobs until told to stop."""
     # Ctrl-C reaches the whole process group; the coordinator alone decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Started as a daemon, so that it ends with the command; but a multi-GPU trial starts its
+    # own processes (torch.multiprocessing.spawn), which multiprocessing forbids a daemon.
+    multiprocessing.current_process().daemon = False
     _adopt_environment(environment)
     import torch
 

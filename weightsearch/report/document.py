@@ -57,6 +57,9 @@ def trial_entry(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, An
         entry["exponents"] = {
             name.removeprefix("n_"): value for name, value in trial.params.items()
         }
+    device = records.device(trial)
+    if device is not None:
+        entry["device"] = device
     if trial.state == TrialState.FAIL:
         entry["error"] = records.error(trial) or "failed"
     return entry

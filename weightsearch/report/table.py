@@ -6,6 +6,7 @@ same the markdown report and the HTML page show; this module only draws them.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -39,6 +40,10 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
         console.print(Text(line))
     trials = report["trials"]
     console.print(Text(trial_counts(trials)))
+    devices = Counter(t["device"] for t in trials if "device" in t)
+    if set(devices) - {"cpu"}:
+        ran = ", ".join(f"{name} {count}" for name, count in sorted(devices.items()))
+        console.print(Text(f"trials per device: {ran}"))
     failed = [t for t in trials if t["state"] == "FAIL"]
     if failed and not any(t["state"] == "COMPLETE" for t in trials):
         console.print(Text(f"first error (trial {failed[0]['number']}): {failed[0].get('error')}"))
