@@ -3,8 +3,13 @@
 Few user attrs, written in as few storage calls as possible (each is a database round trip):
 when a trial is created, ``weights`` (what it trains with) and ``claim`` (its point and the
 process running it); when it ends, ``values`` (metric means over seeds) and ``run`` (per-seed
-metrics, time, learning curves, weight trajectories), or ``error`` and ``traceback``. A trial
-lost to a crash or Ctrl-C also has ``lost``; a running trial has ``heartbeat``.
+metrics, time, ``steps``, learning curves, weight trajectories), or ``error`` and ``traceback``.
+A trial lost to a crash or Ctrl-C also has ``lost``; a running trial has ``heartbeat``.
+
+``run["steps"]`` is the training the trial cost: its ``run.report`` calls summed over its seeds
+(a seed that finished without reporting counts 1). A sampler's proposal of a point the study
+has already trained is not trained again: its trial is answered from the record and has
+``repeat_of`` (the number of the trial that trained the point) instead of ``run``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ ERROR = "error"
 TRACEBACK = "traceback"
 LOST = "lost"
 HEARTBEAT = "heartbeat"
+REPEAT = "repeat_of"
 # The method of a compare trial is one of its parameters; weight searches train "static".
 METHOD_PARAM = "method"
 SEED_PARAM = "seed"
@@ -61,3 +67,14 @@ def seed_values(trial: FrozenTrial) -> dict[int, dict[str, float]]:
 def error(trial: FrozenTrial) -> str | None:
     value = trial.user_attrs.get(ERROR)
     return None if value is None else str(value)
+
+
+def steps(trial: FrozenTrial) -> int:
+    """The training steps the trial ran, summed over its seeds (0: none, or not known)."""
+    return int(run_info(trial).get("steps", 0))
+
+
+def repeat_of(trial: FrozenTrial) -> int | None:
+    """The trial whose record answered this one, when it was a repeat of a trained point."""
+    value = trial.user_attrs.get(REPEAT)
+    return None if value is None else int(value)

@@ -9,6 +9,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch import records
 from weightsearch.report.comparison import summarize_methods, verdicts
+from weightsearch.report.cost import search_cost
 from weightsearch.study import StudyDefinition, best_trials
 
 
@@ -16,18 +17,22 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
     """The report document of a study: definition, every trial, and the best point(s).
 
     ``best`` holds the best COMPLETE trial, or the Pareto front when there are several objectives.
+    ``cost``, ``grid_cost`` and ``grid_points`` say what the search cost in training steps
+    (:mod:`weightsearch.report.cost`).
     A compare study also has ``methods`` (statistics per contender) and ``verdicts`` (one
     sentence per objective on the best contender against ``equal``).
     """
     trials = study.get_trials(deepcopy=False)
+    entries = [trial_entry(t, definition) for t in trials]
     report: dict[str, Any] = {
         "study": study.study_name,
         "kind": definition.kind,
         "task": definition.task,
         "losses": list(definition.losses),
         "objectives": [{"name": o.name, "direction": o.direction} for o in definition.objectives],
-        "trials": [trial_entry(t, definition) for t in trials],
+        "trials": entries,
         "best": [best_entry(t, definition) for t in best_trials(study, definition)],
+        **search_cost(entries, definition),
     }
     if definition.kind == "compare":
         methods = summarize_methods(study, definition)
@@ -49,7 +54,11 @@ def trial_entry(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, An
         "method": records.method(trial),
         "seeds": sorted(records.seed_values(trial)),
         "values": records.values(trial) if trial.state == TrialState.COMPLETE else {},
+        "steps": records.steps(trial),
     }
+    repeat = records.repeat_of(trial)
+    if repeat is not None:
+        entry["repeat_of"] = repeat
     if records.SEED_PARAM in trial.params:
         entry["seed"] = int(trial.params[records.SEED_PARAM])
     if definition.kind == "power-scale":
@@ -82,7 +91,8 @@ def _weights(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, Any]:
 
 
 def trial_counts(trials: list[dict[str, Any]]) -> str:
-    """``19 trials: 18 complete, 1 fail``."""
+    """``19 trials: 18 complete, 1 fail`` (proposals answered from the record left out)."""
+    trials = [t for t in trials if t.get("repeat_of") is None]
     states: dict[str, int] = {}
     for trial in trials:
         states[trial["state"]] = states.get(trial["state"], 0) + 1

@@ -105,7 +105,8 @@ def _search_summary(
     first = definition.objectives[0]
     sign = -1.0 if first.direction == "maximize" else 1.0
     best_numbers = {b["number"] for b in report["best"]}
-    shown = [t for t in report["trials"] if t["state"] == "COMPLETE"]
+    # A proposal answered from the record is its point again: each point is listed once.
+    shown = [t for t in report["trials"] if t["state"] == "COMPLETE" and t.get("repeat_of") is None]
     if len(objectives) > 1:
         shown = [t for t in shown if t["number"] in best_numbers]
         title = f"{report['study']} ({report['kind']}): Pareto front"
