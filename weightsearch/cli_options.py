@@ -51,7 +51,7 @@ TimeoutOpt = Annotated[
 PrunerOpt = Annotated[
     str | None,
     typer.Option(
-        "--pruner", help="none, median or hyperband (default: none for grids, else median)."
+        "--pruner", help="none, median or hyperband (default: none: measured, see README)."
     ),
 ]
 ParamOpt = Annotated[
@@ -69,6 +69,13 @@ InProcessOpt = Annotated[
     typer.Option(
         "--in-process",
         help="Run trials in this process (debuggers work; a crash of the task ends the command).",
+    ),
+]
+RetryFailedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--retry-failed",
+        help="Train again the points whose earlier trials failed (skipped otherwise).",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON report to stdout.")]
@@ -91,6 +98,7 @@ def _shared_options(
     n_jobs: NJobsOpt = 1,
     trial_timeout: TrialTimeoutOpt = None,
     in_process: InProcessOpt = False,
+    retry_failed: RetryFailedOpt = False,
 ) -> Session:
     """The options grid, power-scale and compare share, as the session they describe."""
     return Session(
@@ -106,6 +114,7 @@ def _shared_options(
         n_jobs=n_jobs,
         trial_timeout=trial_timeout,
         in_process=in_process,
+        retry_failed=retry_failed,
     )
 
 

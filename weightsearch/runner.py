@@ -127,7 +127,11 @@ class Runner:
         with self._lock():
             reap_lost_trials(self.study)
         if self.progress:
-            finished = self.study.get_trials(deepcopy=False, states=_FINISHED)
+            finished = [
+                t
+                for t in self.study.get_trials(deepcopy=False, states=_FINISHED)
+                if records.REPEAT not in t.user_attrs
+            ]
             self.progress.start(source.total(self.study), finished)
         started = time.monotonic()
         heartbeat = threading.Thread(target=self._beat, daemon=True)

@@ -43,6 +43,8 @@ class Session:
         n_jobs: trials at once on this machine, each in a worker process when > 1.
         trial_timeout: a trial running longer than this many seconds is stopped and failed.
         in_process: run trials in this process, not in a worker process (for debugging).
+        retry_failed: train a point again whose earlier trials failed (a weight search skips
+            it otherwise; a trial lost to a crash or Ctrl-C always runs again).
 
     Raises:
         WeightsearchError: a count below 1, a time that is not positive, or ``in_process`` with
@@ -61,6 +63,7 @@ class Session:
     n_jobs: int = 1
     trial_timeout: float | None = None
     in_process: bool = False
+    retry_failed: bool = False
 
     def __post_init__(self) -> None:
         counts = {"--n-trials": self.n_trials, "--seeds": self.seeds, "--n-jobs": self.n_jobs}
@@ -172,4 +175,5 @@ def run_study(
     except Interrupted as exc:
         exc.outcome = outcome
         raise
+    outcome.notes += plan.source.notes()
     return outcome
