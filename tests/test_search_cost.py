@@ -7,12 +7,14 @@ seed then counts as one step).
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cli_result import CliResult
 
 from weightsearch.report.dashboard import study_note
@@ -55,7 +57,6 @@ def test_steps_sum_over_seeds_and_cost_is_the_sum_over_trials(cli: Cli, sqlite_u
     assert line in report_text(cli, sqlite_url, "c", "html")
     rows = list(csv.DictReader(io.StringIO(report_text(cli, sqlite_url, "c", "csv"))))
     assert [int(r["steps"]) for r in rows] == [8, 8, 8, 8]
-    assert {r["repeat_of"] for r in rows} == {""}
     storage = open_storage(sqlite_url)
     study, definition = load_existing_study(storage, "c")
     assert line in study_note(build_report(study, definition), definition)
@@ -122,3 +123,34 @@ def test_grid_command_cost_counts_the_whole_sum_to_one_grid(
     assert re.search(
         r"cost \d+ of \d+ grid steps \(\d+%\)", report_text(cli, sqlite_url, "g", "html")
     )
+
+
+def test_the_report_says_when_the_runner_up_is_within_seed_noise(
+    grid: Cli, cli: Cli, sqlite_url: str, tasks_dir: Path
+) -> None:
+    # echo: score = w_a + seed x noise. Best w_a = 1/5 (1,2,2), runner-up 1/4 (1,1,2 first).
+    # Seeds 0, 1: the best's values 0.2 and 0.2 + noise; 95% t-interval
+    # mean -+ 12.706 x sd / sqrt(2), sd = noise / sqrt(2): mean -+ 6.353 x noise.
+    args = (tasks_dir / "echo.py", "--multipliers", "1,2", "--seeds", "2", "--storage", sqlite_url)
+    noisy = grid(*args, "--study", "noisy", "--json").json()
+    quiet = grid(*args, "--study", "quiet", "--param", "noise=0.001", "--json").json()
+
+    best = {t["number"]: t for t in noisy["trials"]}[noisy["seed_noise"]["best"]]
+    assert best["weights"]["a"] == pytest.approx(0.2)
+    noise = noisy["seed_noise"]
+    assert noise["best_ci95"] == pytest.approx([0.7 - 6.353, 0.7 + 6.353], abs=1e-3)
+    assert noise["runner_up_mean"] == pytest.approx(0.75)
+    assert (noise["seeds"], noise["within_noise"]) == (2, True)
+    assert quiet["seed_noise"]["best_ci95"] == pytest.approx(
+        [0.2005 - 0.006353, 0.2005 + 0.006353], abs=1e-6
+    )
+    assert quiet["seed_noise"]["within_noise"] is False
+
+    inside = "is inside the best's 95% interval over 2 seeds"
+    for fmt in ("table", "markdown", "html"):
+        assert inside in html.unescape(report_text(cli, sqlite_url, "noisy", fmt))
+        outside = "is outside the best's 95% interval"
+        assert outside in html.unescape(report_text(cli, sqlite_url, "quiet", fmt))
+    one_seed = grid(tasks_dir / "echo.py", "--multipliers", "1,2", "--storage", sqlite_url,
+                    "--study", "one", "--json").json()  # fmt: skip
+    assert one_seed["seed_noise"] is None

@@ -56,7 +56,7 @@ def cost_line(report: dict[str, Any]) -> str:
         text = f"cost {cost:,} steps (the grid's cost is known once a trial completes)"
     else:
         text = f"cost {cost:,} steps"
-    repeats = sum(1 for t in report["trials"] if t.get("repeat_of") is not None)
+    repeats = len(report.get("repeats", []))
     if repeats:
         text += f"; {repeats} proposals of trained points answered from the record, untrained"
     return text

@@ -31,12 +31,12 @@ __all__ = [
 
 def trials_csv(report: dict[str, Any], definition: StudyDefinition) -> str:
     """Every trial, one row each: state, method, seeds, training ``steps`` (their sum is the
-    study's cost), ``repeat_of`` (a proposal answered from that trial's record), weights
-    (``w_``), exponents (``n_``, power-scale), every metric, and the error of a failed trial."""
+    study's cost), weights (``w_``), exponents (``n_``, power-scale), every metric, and the error
+    of a failed trial."""
     losses = list(definition.losses)
     exponents = exponent_losses(report, definition)
     metrics = metric_names(definition)
-    header = ["number", "state", "method", "seeds", "steps", "repeat_of"]
+    header = ["number", "state", "method", "seeds", "steps"]
     header += [f"w_{loss}" for loss in losses]
     header += [f"n_{loss}" for loss in exponents]
     header += [*metrics, "error"]
@@ -51,7 +51,6 @@ def trials_csv(report: dict[str, Any], definition: StudyDefinition) -> str:
                 trial["method"],
                 " ".join(str(s) for s in trial["seeds"]),
                 trial["steps"],
-                trial.get("repeat_of", ""),
                 *(_csv_number(trial["weights"].get(loss)) for loss in losses),
                 *(_csv_number(trial.get("exponents", {}).get(loss)) for loss in exponents),
                 *(_csv_number(trial["values"].get(metric)) for metric in metrics),

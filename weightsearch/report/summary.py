@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from weightsearch import stats
+from weightsearch.report.noise import noise_line
 from weightsearch.study import StudyDefinition
 
 _TOP = 10
@@ -105,8 +106,7 @@ def _search_summary(
     first = definition.objectives[0]
     sign = -1.0 if first.direction == "maximize" else 1.0
     best_numbers = {b["number"] for b in report["best"]}
-    # A proposal answered from the record is its point again: each point is listed once.
-    shown = [t for t in report["trials"] if t["state"] == "COMPLETE" and t.get("repeat_of") is None]
+    shown = [t for t in report["trials"] if t["state"] == "COMPLETE"]
     if len(objectives) > 1:
         shown = [t for t in shown if t["number"] in best_numbers]
         title = f"{report['study']} ({report['kind']}): Pareto front"
@@ -133,6 +133,9 @@ def _search_summary(
     footnote = "* best point" if len(objectives) == 1 else "* on the Pareto front"
     if exponents:
         footnote += "; w_: weights scaled to sum 1 (training used anchor=1, others base**n)"
+    noise = noise_line(report)
+    if noise:
+        footnote += f". {noise[0].upper()}{noise[1:]}"
     return title, header, rows, footnote
 
 
