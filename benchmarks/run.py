@@ -247,8 +247,8 @@ def growth_section(size: str) -> Section:
             f"training or more (at one minute per trial, "
             + ", ".join(f"K={r.losses}: {r.points / 60:.0f} h" for r in rows if r.losses >= k)
             + f"). From K = {k} losses on, use `weightsearch power-scale TASK --sampler tpe "
-            f"--n-trials N`: its cost is N trials whatever K is (see the sample-efficiency "
-            f"section for how many trials TPE needs against a grid)."
+            f"--n-trials N`: its cost is N trials whatever K is (see the search-cost "
+            f"section for how many trainings TPE needs against a grid)."
         )
     timed = [r for r in rows if r.ms_per_point is not None]
     if timed:
