@@ -2,10 +2,11 @@
 
 Every grid point's learning curve is in the table, so a trial at point p that runs s steps has
 the value ``curve[p][s - 1]`` and costs s steps: no training happens here. The samplers
-(``tpe``: TPESampler(multivariate=True); ``tpe-uni``: TPESampler() as weightsearch makes it
-today; ``gp``; ``cmaes``; ``random``; ``grid``: the grid in a random order) run on an in-memory
-study with a pruner: ``none``, ``median`` (MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-as ``search.make_pruner`` configures it), ``sha`` (SuccessiveHalvingPruner()), ``hyperband``
+(``tpe``: TPESampler(multivariate=True), weightsearch's ``tpe``; ``tpe-uni``: TPESampler() as
+weightsearch made it before round 2; ``gp``; ``cmaes``; ``random``; ``grid``: the grid in a
+random order) run on an in-memory study with a pruner: ``none``, ``median``
+(MedianPruner(n_startup_trials=5, n_warmup_steps=1), as ``samplers.make_pruner`` configures
+it), ``sha`` (SuccessiveHalvingPruner()), ``hyperband``
 (HyperbandPruner()), or ``halving``: weightsearch.halving's ASHA ladder, which asks the sampler
 for each new point at the lowest rung, tells it that rung's value, and retrains promoted points
 from scratch to the next rung (a promotion is not told to the sampler).

@@ -6,6 +6,7 @@ figures mean nothing, so no figure's value is checked.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import subprocess
@@ -37,10 +38,17 @@ the floor
 vs torchjd cagrad (CAGrad): skipped, CAGradWeighting requires ['cvxpy', 'clarabel'] to be installed.
 """
 SAMPLE_EFFICIENCY = """\
-  tpe     mean trials to 2%: 12.8 / 25 = ratio 0.51 (median 11, reached 5/5, 128 pruned, 0 of \
-them near-best) -> meets the target < 1
-  random  mean trials to 2%: >=30.0 / 25 = ratio >=1.20 (median 50, reached 2/5, 1 pruned, 0 \
-of them near-best) -> undecided (3 censored) on the target < 1
+ K sampler  seeds  median        interval <=.05x <=.15x  <=.3x  <=.4x killed repeats trainings
+ 4 tpe         10   0.124     0.024-0.160    2/10   5/10  10/10  10/10      0       1      15.5
+
+figure: K=4 default (tpe, no pruning): median cost to the bar | 0.124 | 0.024-0.160 | grid \
+cost (k4) | <= 0.05x | missed
+figure: K=4 cmaes: 8th-best of 10 seeds (7 within 0.3x) | >=0.40 | | grid cost (k4) | <= 0.3x \
+| missed
+figure: K=4 gp: 8th-best of 3 seeds (3 within 0.3x) | >=0.40 | | grid cost (k4) | <= 0.3x | \
+undecided
+figure: K=4 default: near-best points killed by pruning | 0 | | count over 10 seeds | <= 1 \
+per 10 seeds | met
 """
 PARALLEL = """\
   2 jobs vs 1: 1.86x trials/s for the command, 1.89x for the trials alone
@@ -139,10 +147,46 @@ def test_step_time_combined_rows_read_back_as_figures() -> None:
     assert high > 1.1
 
 
-def test_sample_efficiency_summary_keeps_bounds_and_undecided() -> None:
-    tpe, random = run.sample_efficiency_figures(SAMPLE_EFFICIENCY)
-    assert (tpe.ratio, tpe.verdict) == ("0.51", "met")
-    assert (random.ratio, random.verdict) == (">=1.20", "undecided")
+def test_sample_efficiency_figures_keep_intervals_bounds_and_verdicts() -> None:
+    default, cmaes, gp, killed = run.sample_efficiency_figures(SAMPLE_EFFICIENCY)
+    assert (default.ratio, default.interval, default.verdict) == ("0.124", "0.024-0.160", "missed")
+    assert (default.baseline, default.target) == ("grid cost (k4)", "<= 0.05x")
+    assert (cmaes.ratio, cmaes.interval, cmaes.verdict) == (">=0.40", "", "missed")
+    assert gp.verdict == "undecided"
+    assert (killed.ratio, killed.verdict) == ("0", "met")
+
+
+def test_sample_efficiency_verdicts_need_the_whole_interval_on_one_side() -> None:
+    from benchmarks import sample_efficiency
+
+    assert sample_efficiency.at_most(0.02, 0.049, 0.05) == "met"
+    assert sample_efficiency.at_most(0.02, 0.06, 0.05) == "undecided"
+    assert sample_efficiency.at_most(0.051, 0.06, 0.05) == "missed"
+    assert sample_efficiency.kth([0.1, math.inf, 0.2], 2) == 0.2
+    assert sample_efficiency.kth([0.1], 8) == math.inf
+
+
+@pytest.mark.slow
+def test_sample_efficiency_smoke_reports_the_issue_targets() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/sample_efficiency.py", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = run.sample_efficiency_figures(done.stdout)
+    names = [f.name for f in figures]
+    assert names == [
+        "K=3 default (tpe, no pruning): median cost to the bar",
+        "K=3 default: near-best points killed by pruning",
+        "trainings of a point already trained with the same seeds",
+    ]
+    assert figures[0].target == "<= 0.4x"
+    assert re.fullmatch(r"[\d.]+-[\d.]+|>=[\d.]+->=[\d.]+|[\d.]+->=[\d.]+", figures[0].interval)
+    assert figures[0].verdict in ("met", "missed", "undecided")
 
 
 def test_parallel_figures_judge_only_what_has_a_target() -> None:
@@ -177,7 +221,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
         "Machine",
         "Summary",
         "Step time of the balancing methods",
-        "Sample efficiency: TPE against the exhaustive grid",
+        "Search cost: samplers against the exhaustive grid",
         "Parallel trials and per-trial overhead",
         "Cost growth of the sum-to-one grid",
     ]

@@ -107,7 +107,7 @@ def test_recommender_grid_too_large_and_tpe_beats_equal(run_json) -> None:
     assert equal_trial["seeds"] == [0]
     tpe = run_json("power-scale", recommender, "--base", "2", "--exponents", "0:5",
                    "--sampler", "tpe", "--n-trials", "10", "--sampler-seed", "0",
-                   *params)  # fmt: skip
+                   "--pruner", "median", *params)  # fmt: skip
     states = [t["state"] for t in tpe["trials"]]
     assert len(states) == 10
     assert "PRUNED" in states  # run.report per epoch lets the median pruner stop trials

@@ -191,13 +191,18 @@ def test_stopped_by_n_trials_then_resumed_runs_every_point_once(grid, echo, sqli
     assert got == {weight_tuple(w, "abc") for w in sum_to_one_grid("abc", [1, 2], vary=["b", "c"])}
 
 
-def test_points_that_failed_run_again_in_the_next_command(grid, echo, sqlite_url):
+def test_points_that_failed_run_again_in_the_next_command_when_asked(grid, echo, sqlite_url):
     args = (echo, "--multipliers", "1,2", "--vary", "c", "--storage", sqlite_url, "--json")
     failed = grid(*args, "--param", "fail=true")
     assert "error: no trial completed. First error: RuntimeError: asked to fail" in failed.err
     assert states(failed.json()) == ["FAIL"] * 2
 
-    fixed = grid(*args)
+    skipped = grid(*args)
+    assert skipped.code == 1
+    assert states(skipped.json()) == ["FAIL"] * 2  # failed points are not retried unasked
+    assert "pass --retry-failed to run them again" in skipped.err
+
+    fixed = grid(*args, "--retry-failed")
     assert fixed.code == 0, fixed.err
     report = fixed.json()
     assert states(report) == ["FAIL", "FAIL", "COMPLETE", "COMPLETE"]

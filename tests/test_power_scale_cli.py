@@ -358,13 +358,11 @@ def expected_median_states(report: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("sampler", "pruner"),
-    [("random", "median"), ("tpe", None)],
+    [("random", "median"), ("tpe", "median")],
 )
 def test_median_pruner_stops_bad_curves_only(power_scale, sampler, pruner):
     args = ["--exponents", "-1:1", "--sampler", sampler, "--n-trials", "14"]
-    args += ["--sampler-seed", "0", "--json"]
-    if pruner:  # None: the default for model-based samplers, which is median
-        args += ["--pruner", pruner]
+    args += ["--sampler-seed", "0", "--json", "--pruner", pruner]
     report = power_scale(CURVES, *args).report()
 
     assert states(report) == expected_median_states(report)
@@ -386,7 +384,8 @@ def test_pruner_none_prunes_nothing(power_scale):
         "--sampler-seed", "0", "--pruner", "none", "--json",
     ).report()  # fmt: skip
 
-    assert states(report) == ["COMPLETE"] * 14
+    # The space has 9 points: each is trained once, then the search ends (budget 14).
+    assert states(report) == ["COMPLETE"] * 9
     # The same trials that --pruner median stops (see above) run to the end here.
     assert sum(is_bad(t) for t in report["trials"][5:]) >= 2
 
@@ -410,7 +409,8 @@ def test_multi_objective_does_not_prune_and_says_so(power_scale):
     )  # fmt: skip
     report = result.report()
 
-    assert states(report) == ["COMPLETE"] * 12
+    assert states(report) == ["COMPLETE"] * 9  # every point of the space once (budget 12)
+    assert "all 9 points of the space are trained" in result.err
     assert sum(is_bad(t) for t in report["trials"][5:]) >= 2
     assert "multi-objective studies don't prune" in result.err
     assert "--pruner" in result.err

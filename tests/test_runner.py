@@ -213,7 +213,7 @@ def test_trial_value_is_the_mean_over_seeds(study, echo):
     assert records.values(trial)["bonus"] == pytest.approx(0.25)
 
 
-def test_failed_points_run_once_per_command_and_again_in_the_next(study, echo):
+def test_failed_points_run_once_per_command_and_again_in_the_next_when_asked(study, echo):
     points = [point(EQUAL), point(C_HALF)]
     assert make_runner(study, echo, params={"fail": True}).run(FixedPoints(points)) == 2
     failed = study.get_trials()
@@ -221,7 +221,8 @@ def test_failed_points_run_once_per_command_and_again_in_the_next(study, echo):
     assert [records.error(t) for t in failed] == ["RuntimeError: asked to fail"] * 2
     assert "Traceback" in failed[0].user_attrs[records.TRACEBACK]
 
-    assert make_runner(study, echo).run(FixedPoints(points)) == 2
+    assert make_runner(study, echo).run(FixedPoints(points)) == 0  # not retried unasked
+    assert make_runner(study, echo).run(FixedPoints(points, retry_failed=True)) == 2
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL] * 2 + [TrialState.COMPLETE] * 2
 

@@ -85,7 +85,8 @@ def power_scale(
     sampler: Annotated[
         str | None,
         typer.Option(
-            help="grid, tpe, cmaes, gp or random (default: grid when it fits --n-trials, else tpe)."
+            help="grid, tpe (multivariate), cmaes, gp or random "
+            "(default: grid when it fits --n-trials, else tpe)."
         ),
     ] = None,
     continuous: Annotated[
@@ -108,7 +109,7 @@ def power_scale(
     )
 
 
-@search_command(app, "compare", without=("pruner",))
+@search_command(app, "compare", without=("pruner", "retry_failed"))
 def compare(
     session: Session,
     progress: ProgressFactory | None,

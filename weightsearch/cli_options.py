@@ -51,7 +51,7 @@ TimeoutOpt = Annotated[
 PrunerOpt = Annotated[
     str | None,
     typer.Option(
-        "--pruner", help="none, median or hyperband (default: none for grids, else median)."
+        "--pruner", help="none, median or hyperband (default: none: measured, see README)."
     ),
 ]
 ParamOpt = Annotated[
@@ -84,6 +84,13 @@ InProcessOpt = Annotated[
         help="Run trials in this process (debuggers work; a crash of the task ends the command).",
     ),
 ]
+RetryFailedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--retry-failed",
+        help="Train again the points whose earlier trials failed (skipped otherwise).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON report to stdout.")]
 QuietOpt = Annotated[
     bool,
@@ -105,6 +112,7 @@ def _shared_options(
     trial_timeout: TrialTimeoutOpt = None,
     in_process: InProcessOpt = False,
     devices: DevicesOpt = "auto",
+    retry_failed: RetryFailedOpt = False,
 ) -> Session:
     """The options grid, power-scale and compare share, as the session they describe."""
     return Session(
@@ -121,6 +129,7 @@ def _shared_options(
         trial_timeout=trial_timeout,
         in_process=in_process,
         devices=devices,
+        retry_failed=retry_failed,
     )
 
 

@@ -78,7 +78,11 @@ def run_compare(
         for name, (method, weights) in contenders.items()
     ]
     plan = StudyPlan(
-        definition, FixedPoints(points, session.n_trials), method_args=args, storage=storage
+        definition,
+        # A contender that failed runs again in the next command, as before --retry-failed.
+        FixedPoints(points, session.n_trials, retry_failed=True),
+        method_args=args,
+        storage=storage,
     )
     return run_study(session, task, plan, progress)
 

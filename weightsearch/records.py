@@ -4,8 +4,13 @@ Few user attrs, written in as few storage calls as possible (each is a database 
 when a trial is created, ``weights`` (what it trains with) and ``claim`` (its point, the
 process running it and, under ``device``, the device it runs on as that machine names it);
 when it ends, ``values`` (metric means over seeds) and ``run`` (per-seed metrics, time,
-learning curves, weight trajectories), or ``error`` and ``traceback``. A trial
+``steps``, learning curves, weight trajectories), or ``error`` and ``traceback``. A trial
 lost to a crash or Ctrl-C also has ``lost``; a running trial has ``heartbeat``.
+
+``run["steps"]`` is the training the trial cost: its ``run.report`` calls summed over its seeds
+(a seed that finished without reporting counts 1). A sampler's proposal of a point the study
+has already trained is not trained again: its trial is answered from the record and has
+``repeat_of`` (the number of the trial that trained the point) instead of ``run``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ LOST = "lost"
 HEARTBEAT = "heartbeat"
 # Key of the claim: the device the trial ran on (cpu, mps, cuda:N); absent in older studies.
 DEVICE = "device"
+REPEAT = "repeat_of"
 # The method of a compare trial is one of its parameters; weight searches train "static".
 METHOD_PARAM = "method"
 SEED_PARAM = "seed"
@@ -70,3 +76,14 @@ def seed_values(trial: FrozenTrial) -> dict[int, dict[str, float]]:
 def error(trial: FrozenTrial) -> str | None:
     value = trial.user_attrs.get(ERROR)
     return None if value is None else str(value)
+
+
+def steps(trial: FrozenTrial) -> int:
+    """The training steps the trial ran, summed over its seeds (0: none, or not known)."""
+    return int(run_info(trial).get("steps", 0))
+
+
+def repeat_of(trial: FrozenTrial) -> int | None:
+    """The trial whose record answered this one, when it was a repeat of a trained point."""
+    value = trial.user_attrs.get(REPEAT)
+    return None if value is None else int(value)

@@ -132,7 +132,11 @@ class Runner:
         with self._lock():
             reap_lost_trials(self.study)
         if self.progress:
-            finished = self.study.get_trials(deepcopy=False, states=_FINISHED)
+            finished = [
+                t
+                for t in self.study.get_trials(deepcopy=False, states=_FINISHED)
+                if records.REPEAT not in t.user_attrs
+            ]
             self.progress.start(source.total(self.study), finished)
         started = time.monotonic()
         heartbeat = threading.Thread(target=self._beat, daemon=True)
@@ -247,8 +251,10 @@ class Runner:
             device=device,
         )
         prunable = len(self.objectives) == 1
+        reports = [0] * len(job.seeds)  # run.report calls per seed: the training it cost
 
         def report(seed_index: int, step: int, metrics: Mapping[str, float]) -> bool:
+            reports[seed_index] += 1
             value = metrics.get(self.objectives[0])
             if not prunable or seed_index != 0 or value is None or not math.isfinite(value):
                 return False
@@ -261,7 +267,7 @@ class Runner:
         if self._stop.is_set():
             return  # interrupted: the trial is failed as such by run()
         try:
-            frozen = self._record(trial, point, result)
+            frozen = self._record(trial, point, result, trained_steps(job.seeds, reports, result))
         except optuna.exceptions.UpdateFinishedTrialError:
             return  # another process took it for lost (no heartbeat); its point runs again
         finally:
@@ -294,10 +300,13 @@ class Runner:
                     # The trial finished meanwhile, or the storage hiccuped: the next beat retries.
                     continue
 
-    def _record(self, trial: optuna.Trial, point: Point, result: JobResult) -> FrozenTrial:
+    def _record(
+        self, trial: optuna.Trial, point: Point, result: JobResult, steps: int
+    ) -> FrozenTrial:
         run: dict[str, Any] = {
             "seeds": {str(s): v for s, v in result.seed_values.items()},
             "seconds": round(result.seconds, 4),
+            "steps": steps,
         }
         # Adaptive methods end with other weights than they started with; static ones don't.
         if any(w != point.weights for w in result.final_weights.values()):
@@ -319,6 +328,18 @@ class Runner:
 
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def trained_steps(seeds: Sequence[int], reports: Sequence[int], result: JobResult) -> int:
+    """The training a trial cost, summed over its seeds: its ``run.report`` calls.
+
+    A seed that finished without calling ``run.report`` counts as one step (one whole
+    training), so that the cost of a task that never reports counts its trainings.
+    """
+    return sum(
+        count or (1 if seed in result.seed_values else 0)
+        for seed, count in zip(seeds, reports, strict=True)
+    )
 
 
 def _mean_metrics(per_seed: Iterable[Mapping[str, float]]) -> dict[str, float]:

@@ -61,7 +61,9 @@ def run_grid(
         "base": dict(base) if base else dict.fromkeys(task.losses, 1.0),
     }
     definition = session.definition(task, "grid", space)
-    points = FixedPoints([static_point(w) for w in weights], session.n_trials)
+    points = FixedPoints(
+        [static_point(w) for w in weights], session.n_trials, retry_failed=session.retry_failed
+    )
     return run_study(session, task, StudyPlan(definition, points), progress)
 
 
@@ -79,6 +81,11 @@ def static_point(weights: Mapping[str, float]) -> Point:
 def weight_param(loss: str) -> str:
     """The Optuna parameter name that holds a loss's weight (what optuna-dashboard shows)."""
     return f"w_{loss}"
+
+
+# A sampled search lists the points of a discrete space up to this size, to end when all are
+# trained; a larger space is never exhausted by a budget that fits a command anyway.
+_LISTED_POINTS = 20_000
 
 
 def run_power_scale(
@@ -115,16 +122,20 @@ def run_power_scale(
             f"--sampler {chosen} needs a budget: give --n-trials N (or --timeout SECONDS)."
         )
     source: PointSource
+    grid = None
+    if not space.continuous and space.grid_size <= _LISTED_POINTS:
+        grid = [power_point(space, e) for e in space.grid()]
     if chosen == "grid":
-        source = FixedPoints([power_point(space, e) for e in space.grid()], session.n_trials)
+        assert grid is not None
+        source = FixedPoints(grid, session.n_trials, retry_failed=session.retry_failed)
     else:
-        source = SampledPoints(lambda trial: suggest_power_point(space, trial), session.n_trials)
-    plan = StudyPlan(
-        definition,
-        source,
-        sampler=make_sampler(chosen, sampler_seed),
-        default_pruner="none" if chosen == "grid" else "median",
-    )
+        source = SampledPoints(
+            lambda trial: suggest_power_point(space, trial),
+            session.n_trials,
+            space=grid,
+            retry_failed=session.retry_failed,
+        )
+    plan = StudyPlan(definition, source, sampler=make_sampler(chosen, sampler_seed))
     return run_study(session, task, plan, progress)
 
 

@@ -48,6 +48,8 @@ class Session:
         trial_timeout: a trial running longer than this many seconds is stopped and failed.
         in_process: run trials in this process, not in a worker process (for debugging).
         devices: ``--devices``: ``auto``, ``cpu``, ``mps`` or a list like ``cuda:0,cuda:1``.
+        retry_failed: train a point again whose earlier trials failed (a weight search skips
+            it otherwise; a trial lost to a crash or Ctrl-C always runs again).
 
     Raises:
         WeightsearchError: a count below 1, a time that is not positive, ``in_process`` with
@@ -67,6 +69,7 @@ class Session:
     trial_timeout: float | None = None
     in_process: bool = False
     devices: str = "auto"
+    retry_failed: bool = False
 
     def __post_init__(self) -> None:
         counts = {"--n-trials": self.n_trials, "--seeds": self.seeds, "--n-jobs": self.n_jobs}
@@ -188,4 +191,5 @@ def run_study(
     except Interrupted as exc:
         exc.outcome = outcome
         raise
+    outcome.notes += plan.source.notes()
     return outcome

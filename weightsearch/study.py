@@ -17,6 +17,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from weightsearch import records
 from weightsearch.errors import WeightsearchError
 from weightsearch.task import Direction, resolve_reference
 
@@ -197,10 +198,13 @@ def _short(value: Any) -> str:
 
 def best_trials(study: optuna.Study, definition: StudyDefinition) -> list[FrozenTrial]:
     """The best COMPLETE trial (single objective) or the Pareto front, sorted by objective 1."""
+    # A proposal answered from the record is its point's trial again, not another point.
     complete = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values is not None and all(math.isfinite(v) for v in t.values)
+        if t.values is not None
+        and all(math.isfinite(v) for v in t.values)
+        and records.REPEAT not in t.user_attrs
     ]
     if not complete:
         return []
@@ -208,5 +212,6 @@ def best_trials(study: optuna.Study, definition: StudyDefinition) -> list[Frozen
     sign = -1.0 if first.direction == "maximize" else 1.0
     if len(definition.objectives) == 1:
         return [min(complete, key=lambda t: (sign * t.values[0], t.number))]
-    front = study.best_trials
+    numbers = {t.number for t in complete}
+    front = [t for t in study.best_trials if t.number in numbers]
     return sorted(front, key=lambda t: (sign * t.values[0], t.number))

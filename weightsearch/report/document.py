@@ -9,6 +9,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch import records
 from weightsearch.report.comparison import summarize_methods, verdicts
+from weightsearch.report.cost import search_cost
+from weightsearch.report.noise import seed_noise
 from weightsearch.study import StudyDefinition, best_trials
 
 
@@ -16,10 +18,26 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
     """The report document of a study: definition, every trial, and the best point(s).
 
     ``best`` holds the best COMPLETE trial, or the Pareto front when there are several objectives.
+    ``cost``, ``grid_cost`` and ``grid_points`` say what the search cost in training steps
+    (:mod:`weightsearch.report.cost`). ``trials`` are the trials that trained (or tried to);
+    ``repeats`` the sampler's proposals of trained points, answered from the record of trial
+    ``repeat_of`` without training. ``seed_noise`` says whether the runner-up is within the
+    best's seed noise (:mod:`weightsearch.report.noise`; None with one seed).
     A compare study also has ``methods`` (statistics per contender) and ``verdicts`` (one
     sentence per objective on the best contender against ``equal``).
     """
     trials = study.get_trials(deepcopy=False)
+    # A proposal answered from the record trained nothing: it is its point's trial again.
+    entries = [trial_entry(t, definition) for t in trials if records.repeat_of(t) is None]
+    repeats = [
+        {"number": t.number, "state": t.state.name, "repeat_of": records.repeat_of(t)}
+        for t in trials
+        if records.repeat_of(t) is not None
+    ]
+    best = best_trials(study, definition)
+    complete = [
+        t for t in trials if t.state == TrialState.COMPLETE and records.repeat_of(t) is None
+    ]
     report: dict[str, Any] = {
         "study": study.study_name,
         "kind": definition.kind,
@@ -27,8 +45,11 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
         "task_reference": definition.shown_task(),
         "losses": list(definition.losses),
         "objectives": [{"name": o.name, "direction": o.direction} for o in definition.objectives],
-        "trials": [trial_entry(t, definition) for t in trials],
-        "best": [best_entry(t, definition) for t in best_trials(study, definition)],
+        "trials": entries,
+        "best": [best_entry(t, definition) for t in best],
+        **search_cost(entries, definition),
+        "repeats": repeats,
+        "seed_noise": seed_noise(best, complete, definition),
     }
     if definition.kind == "compare":
         methods = summarize_methods(study, definition)
@@ -50,6 +71,7 @@ def trial_entry(trial: FrozenTrial, definition: StudyDefinition) -> dict[str, An
         "method": records.method(trial),
         "seeds": sorted(records.seed_values(trial)),
         "values": records.values(trial) if trial.state == TrialState.COMPLETE else {},
+        "steps": records.steps(trial),
     }
     if records.SEED_PARAM in trial.params:
         entry["seed"] = int(trial.params[records.SEED_PARAM])

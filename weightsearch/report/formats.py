@@ -6,6 +6,7 @@ import csv
 import io
 from typing import Any
 
+from weightsearch.report.cost import cost_line
 from weightsearch.report.document import trial_counts
 from weightsearch.report.summary import (
     describe_study,
@@ -29,12 +30,13 @@ __all__ = [
 
 
 def trials_csv(report: dict[str, Any], definition: StudyDefinition) -> str:
-    """Every trial, one row each: state, method, seeds, weights (``w_``), exponents (``n_``,
-    power-scale), every metric, and the error of a failed trial."""
+    """Every trial, one row each: state, method, seeds, training ``steps`` (their sum is the
+    study's cost), weights (``w_``), exponents (``n_``, power-scale), every metric, and the error
+    of a failed trial."""
     losses = list(definition.losses)
     exponents = exponent_losses(report, definition)
     metrics = metric_names(definition)
-    header = ["number", "state", "method", "seeds"]
+    header = ["number", "state", "method", "seeds", "steps"]
     header += [f"w_{loss}" for loss in losses]
     header += [f"n_{loss}" for loss in exponents]
     header += [*metrics, "error"]
@@ -48,6 +50,7 @@ def trials_csv(report: dict[str, Any], definition: StudyDefinition) -> str:
                 trial["state"],
                 trial["method"],
                 " ".join(str(s) for s in trial["seeds"]),
+                trial["steps"],
                 *(_csv_number(trial["weights"].get(loss)) for loss in losses),
                 *(_csv_number(trial.get("exponents", {}).get(loss)) for loss in exponents),
                 *(_csv_number(trial["values"].get(metric)) for metric in metrics),
@@ -69,7 +72,7 @@ def markdown_report(report: dict[str, Any], definition: StudyDefinition) -> str:
     if verdicts:
         lines.append("")
         lines += [f"- {_md_escape(v)}" for v in verdicts]
-    lines += ["", trial_counts(report["trials"]), ""]
+    lines += ["", trial_counts(report["trials"]), "", cost_line(report), ""]
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from optuna.storages import BaseStorage
 from plotly.offline import get_plotlyjs
 
 from weightsearch.errors import WeightsearchError
+from weightsearch.report.cost import cost_line
 from weightsearch.report.document import build_report, trial_counts
 from weightsearch.report.figures import NamedFigure, runs_by_trial, study_figures
 from weightsearch.report.summary import describe_study, is_numeric_column, summary_table
@@ -97,7 +98,7 @@ def render_html(
         "</head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="sub">weightsearch report, {_e(created)}. {_e(trial_counts(report["trials"]))}'
-        "</p>",
+        f"; {_e(cost_line(report))}.</p>",
     ]
     if figures:
         links = "".join(f'<a href="#{f.id}-section">{_e(f.title)}</a>' for f in figures)

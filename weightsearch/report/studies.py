@@ -47,7 +47,8 @@ def list_studies(storage: BaseStorage) -> list[dict[str, Any]]:
         trials = study.get_trials(deepcopy=False)
         counts: dict[str, int] = {}
         for trial in trials:
-            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+            if records.REPEAT not in trial.user_attrs:  # proposals answered from the record
+                counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
         data = frozen.user_attrs.get(DEFINITION_ATTR)
         definition = StudyDefinition.from_json(data) if isinstance(data, dict) else None
         names = (

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from weightsearch import stats
+from weightsearch.report.noise import noise_line
 from weightsearch.study import StudyDefinition
 
 _TOP = 10
@@ -132,6 +133,9 @@ def _search_summary(
     footnote = "* best point" if len(objectives) == 1 else "* on the Pareto front"
     if exponents:
         footnote += "; w_: weights scaled to sum 1 (training used anchor=1, others base**n)"
+    noise = noise_line(report)
+    if noise:
+        footnote += f". {noise[0].upper()}{noise[1:]}"
     return title, header, rows, footnote
 
 
