@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from weightsearch.task import Pruned, Run, Task
+from weightsearch.task import Pruned, Run, RungReached, Task
 
 # Long learning curves are thinned to this many points per seed before they are stored.
 _MAX_CURVE_POINTS = 200
@@ -33,6 +33,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    max_steps: int | None = None
 
 
 @dataclass
@@ -47,6 +48,7 @@ class JobResult:
     weight_trajectories: dict[int, list[tuple[int, dict[str, float]]]] = field(default_factory=dict)
     final_weights: dict[int, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    reports: int = 0
 
 
 class Reporter(Protocol):
@@ -56,7 +58,9 @@ class Reporter(Protocol):
 def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
     """Run the user's function once per seed of ``job``; never raises for the user's errors.
 
-    Only the first seed's reports reach the pruner: later seeds repeat the same steps.
+    Only the first seed's reports reach the pruner: later seeds repeat the same steps. A job with
+    ``max_steps`` (a halving rung) stops every seed at that many reports and ends PRUNED, with the
+    metrics of each seed's last report as its values; ``reports`` counts the first seed's reports.
     ``KeyboardInterrupt`` propagates, so that Ctrl-C stops the command.
     """
     started = time.perf_counter()
@@ -71,22 +75,21 @@ def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
             losses=task.losses,
             method_args=dict(job.method_args),
             reporter=lambda step, metrics, _i=index: report(_i, step, metrics),
+            max_steps=job.max_steps,
         )
-        try:
-            returned = task(run)
-            values = _check_metrics(returned, job.objectives)
-        except Pruned:
-            result.state = "PRUNED"
-        except Exception as exc:
-            result.state = "FAIL"
-            result.error = _one_line(exc)
-            result.traceback = traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
-        else:
+        state, values, error, trace = _run_seed(task, run, job.objectives)
+        if values is not None:
             result.seed_values[seed] = values
+        if state != "COMPLETE" and result.state != "FAIL":
+            result.state = state
+        if error is not None:
+            result.error, result.traceback = error, trace
+        if index == 0:
+            result.reports = len(run.curve)
         result.curves[seed] = _thin(run.curve)
         result.weight_trajectories[seed] = _thin(run.weight_trajectory)
         result.final_weights[seed] = run.current_weights
-        if result.state != "COMPLETE":
+        if state == "FAIL" or values is None:
             break
     result.seconds = time.perf_counter() - started
     return result
@@ -118,6 +121,36 @@ def _check_metrics(returned: Any, objectives: Sequence[str]) -> dict[str, float]
             raise MetricError(f"metric {name!r} is {number}")
         values[str(name)] = number
     return values
+
+
+def _run_seed(
+    task: Task, run: Run, objectives: Sequence[str]
+) -> tuple[Literal["COMPLETE", "FAIL", "PRUNED"], dict[str, float] | None, str | None, str | None]:
+    """Run one seed: its state, its metrics (None when it has none), its error and traceback."""
+    try:
+        return "COMPLETE", _check_metrics(task(run), objectives), None, None
+    except RungReached:
+        try:
+            return "PRUNED", _rung_metrics(run, objectives), None, None
+        except MetricError as exc:
+            return "FAIL", None, _one_line(exc), None
+    except Pruned:
+        return "PRUNED", None, None, None
+    except Exception as exc:
+        return "FAIL", None, _one_line(exc), traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
+
+
+def _rung_metrics(run: Run, objectives: Sequence[str]) -> dict[str, float]:
+    """The metrics a halving rung ranks a point by: those of its last ``run.report``."""
+    reported = run.curve[-1][1]
+    missing = [name for name in objectives if not math.isfinite(reported.get(name, math.nan))]
+    if missing:
+        raise MetricError(
+            f"--pruner halving ranks points by {', '.join(map(repr, missing))} at each rung, but "
+            "run.report gave no finite value of it (it reported: "
+            f"{', '.join(reported) or 'nothing'}). Pass it to run.report, or drop --pruner halving"
+        )
+    return dict(reported)
 
 
 def _one_line(exc: BaseException) -> str:

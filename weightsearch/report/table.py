@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from weightsearch.report.document import trial_counts
+from weightsearch.report.document import halving_line, trial_counts
 from weightsearch.report.summary import summary_table
 from weightsearch.study import StudyDefinition
 
@@ -39,6 +39,9 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
         console.print(Text(line))
     trials = report["trials"]
     console.print(Text(trial_counts(trials)))
+    halving = halving_line(report)
+    if halving:
+        console.print(Text(halving))
     failed = [t for t in trials if t["state"] == "FAIL"]
     if failed and not any(t["state"] == "COMPLETE" for t in trials):
         console.print(Text(f"first error (trial {failed[0]['number']}): {failed[0].get('error')}"))
