@@ -156,6 +156,8 @@ class HalvingPoints:
         self.budget = budget
         # (point, rung) this command claimed: a failed rung runs again in a later command only.
         self._tried: set[tuple[str, int | None]] = set()
+        self._exhausted = False
+        self.notes: list[str] = []
 
     def total(self, study: optuna.Study) -> int:
         if self.points is None:
@@ -203,6 +205,8 @@ class HalvingPoints:
         return None
 
     def _can_start(self, state: _Study) -> bool:
+        if self._exhausted:
+            return False
         if self.budget is not None and len(state.started) >= self.budget:
             return False
         return self.points is None or self._unstarted(state) is not None
@@ -257,6 +261,12 @@ class HalvingPoints:
                 self._tried.add((point.key, rung))
                 return trial, point
             self._answer_repeat(study, trial, state, proposed.key)
+        self._exhausted = True
+        self.notes.append(
+            f"note: the sampler proposed only points already started, {_MAX_REPEATS} times in a "
+            "row, so halving started no more points (gp and cmaes learn from full-length results "
+            "only; --sampler tpe learns from every rung)."
+        )
         return None
 
     def _answer_repeat(

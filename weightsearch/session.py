@@ -186,4 +186,6 @@ def run_study(
     except Interrupted as exc:
         exc.outcome = outcome
         raise
+    finally:
+        outcome.notes.extend(getattr(source, "notes", []))
     return outcome
