@@ -122,7 +122,6 @@ def halving_source(
 class _Study:
     """What the study's trials say, rebuilt at every claim."""
 
-    rungs: tuple[int, ...] | None
     ladder: Ladder | None
     started: set[str]
     holders: dict[str, FrozenTrial]
@@ -182,12 +181,12 @@ class HalvingPoints:
         self, study: optuna.Study, owner: dict[str, Any]
     ) -> tuple[optuna.Trial, Point] | None:
         state = self._read(study)
-        if state.ladder is None or state.rungs is None:
+        if state.ladder is None:
             if state.learning or not self._can_start(state):
                 return None  # the first trial is learning the full length: wait for it
             return self._start(study, owner, state, rung=None, steps=None)
         job = state.ladder.next_job(can_start=self._can_start(state))
-        top = len(state.rungs) - 1
+        top = len(state.ladder.rungs) - 1
         if isinstance(job, Start):
             return self._start(study, owner, state, rung=0, steps=job.steps)
         if isinstance(job, Promote):
@@ -275,15 +274,15 @@ class HalvingPoints:
         """Tell the sampler what a known point gave, without training it again."""
         holder = state.holders.get(key)
         trial.set_user_attr(REPEAT_ATTR, holder.number if holder is not None else None)
-        known = _best_known(state, key)
-        if known is not None and state.rungs is not None:
-            trial.report(known[1], state.rungs[known[0]])
+        rung = state.ladder.highest_rung(key) if state.ladder is not None else None
+        if state.ladder is not None and rung is not None:
+            trial.report(state.ladder.results[rung][key], state.ladder.rungs[rung])
         study.tell(trial, state=TrialState.PRUNED)
 
     def _read(self, study: optuna.Study) -> _Study:
         trials = [t for t in study.get_trials(deepcopy=False) if records.point_key(t) is not None]
         rungs = self._rungs(study, trials)
-        state = _Study(rungs=rungs, ladder=None, started=set(), holders={}, learning=False)
+        state = _Study(ladder=None, started=set(), holders={}, learning=False)
         for trial in trials:
             key = records.point_key(trial)
             assert key is not None
@@ -344,11 +343,3 @@ class HalvingPoints:
             for lower in range(top if rung is None else min(rung, top)):
                 ladder.promoted[lower].add(key)
         return ladder
-
-
-def _best_known(state: _Study, key: str) -> tuple[int, float] | None:
-    """The highest rung a point has a result at, with that result."""
-    if state.ladder is None:
-        return None
-    rung = state.ladder.highest_rung(key)
-    return None if rung is None else (rung, state.ladder.results[rung][key])
