@@ -28,12 +28,15 @@ def test_rungs_by_hand(min_steps: int, eta: int, max_steps: int, expected: tuple
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ((0, 3, 9), "--min-steps must be an integer of at least 1, but got 0"),
-        ((1, 1, 9), "--reduction-factor must be an integer of at least 2, but got 1"),
-        ((1, 2.5, 9), "--reduction-factor must be an integer of at least 2, but got 2.5"),
-        ((1, True, 9), "--reduction-factor must be an integer"),
+        ((0, 3, 9), "--halving-min-steps must be an integer of at least 1, but got 0"),
+        ((1, 1, 9), "--halving-factor must be an integer of at least 2, but got 1"),
+        ((1, 2.5, 9), "--halving-factor must be an integer of at least 2, but got 2.5"),
+        ((1, True, 9), "--halving-factor must be an integer"),
         ((1, 3, 0), "full length in steps must be an integer of at least 1, but got 0"),
-        ((10, 3, 9), "--min-steps must be at most the task's full length (9 steps), but got 10"),
+        (
+            (10, 3, 9),
+            "--halving-min-steps must be at most the task's full length (9 steps), but got 10",
+        ),
     ],
 )
 def test_bad_rungs_say_rule_value_and_fix(args: tuple, fragment: str) -> None:

@@ -109,7 +109,9 @@ def power_scale(
     )
 
 
-@search_command(app, "compare", without=("pruner", "retry_failed"))
+@search_command(
+    app, "compare", without=("pruner", "retry_failed", "halving_factor", "halving_min_steps")
+)
 def compare(
     session: Session,
     progress: ProgressFactory | None,

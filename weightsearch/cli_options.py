@@ -51,7 +51,23 @@ TimeoutOpt = Annotated[
 PrunerOpt = Annotated[
     str | None,
     typer.Option(
-        "--pruner", help="none, median or hyperband (default: none: measured, see README)."
+        "--pruner",
+        help="none, median, hyperband, or halving: successive halving over weight points, "
+        "a promoted point retrains from scratch (default: none, as measured: see README).",
+    ),
+]
+HalvingFactorOpt = Annotated[
+    int,
+    typer.Option(
+        "--halving-factor", help="With --pruner halving: one point in this many goes up a rung."
+    ),
+]
+HalvingMinStepsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--halving-min-steps",
+        help="With --pruner halving: run.report steps of the lowest rung (default: half the "
+        "task's length, learned from its first trial).",
     ),
 ]
 ParamOpt = Annotated[
@@ -107,6 +123,8 @@ def _shared_options(
     n_trials: NTrialsOpt = None,
     timeout: TimeoutOpt = None,
     pruner: PrunerOpt = None,
+    halving_factor: HalvingFactorOpt = 3,
+    halving_min_steps: HalvingMinStepsOpt = None,
     param: ParamOpt = None,
     n_jobs: NJobsOpt = None,
     trial_timeout: TrialTimeoutOpt = None,
@@ -124,6 +142,8 @@ def _shared_options(
         n_trials=n_trials,
         timeout=timeout,
         pruner=pruner,
+        halving_factor=halving_factor,
+        halving_min_steps=halving_min_steps,
         params=parse_params(param or ()),
         n_jobs=n_jobs,
         trial_timeout=trial_timeout,

@@ -65,13 +65,13 @@ def make_rungs(min_steps: int, reduction_factor: int, max_steps: int) -> tuple[i
         >>> make_rungs(2, 2, 16), make_rungs(4, 4, 4)
         ((2, 4, 8, 16), (4,))
     """
-    _check_int("--min-steps", min_steps, minimum=1, example="--min-steps 1")
-    _check_int("--reduction-factor", reduction_factor, minimum=2, example="--reduction-factor 3")
+    _check_int("--halving-min-steps", min_steps, minimum=1, example="--halving-min-steps 1")
+    _check_int("--halving-factor", reduction_factor, minimum=2, example="--halving-factor 3")
     _check_int("the task's full length in steps", max_steps, minimum=1, example="--param epochs=9")
     if min_steps > max_steps:
         raise ValueError(
-            f"--min-steps must be at most the task's full length ({max_steps} steps), but got "
-            f"{min_steps}. Lower it, e.g. --min-steps {max(1, max_steps // 4)}."
+            f"--halving-min-steps must be at most the task's full length ({max_steps} steps), but "
+            f"got {min_steps}. Lower it, e.g. --halving-min-steps {max(1, max_steps // 4)}."
         )
     rungs = []
     steps = min_steps

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from weightsearch.out_of_memory import HINT as OUT_OF_MEMORY_HINT
 from weightsearch.out_of_memory import is_out_of_memory, release_memory
-from weightsearch.task import Pruned, Run, Task
+from weightsearch.task import Pruned, Run, RungReached, Task
 
 # Long learning curves are thinned to this many points per seed before they are stored.
 _MAX_CURVE_POINTS = 200
@@ -35,6 +35,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    max_steps: int | None = None
 
 
 @dataclass
@@ -53,6 +54,7 @@ class JobResult:
     final_weights: dict[int, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     out_of_memory: bool = False
+    reports: int = 0
 
 
 class Reporter(Protocol):
@@ -62,15 +64,17 @@ class Reporter(Protocol):
 def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
     """Run the user's function once per seed of ``job``; never raises for the user's errors.
 
-    Only the first seed's reports reach the pruner: later seeds repeat the same steps.
+    Only the first seed's reports reach the pruner: later seeds repeat the same steps. A job with
+    ``max_steps`` (a halving rung) stops every seed at that many reports and ends PRUNED, with the
+    metrics of each seed's last report as its values; ``reports`` counts the first seed's reports.
     ``KeyboardInterrupt`` propagates, so that Ctrl-C stops the command. A seed that runs out of
     device memory fails the job with a hint, and the memory it held is released.
     """
     started = time.perf_counter()
     result = JobResult(state="COMPLETE")
     for index, seed in enumerate(job.seeds):
-        _run_seed(task, job, index, seed, report, result)
-        if result.state != "COMPLETE":
+        values = _run_seed(task, job, index, seed, report, result)
+        if result.state == "FAIL" or values is None:
             break
     # Here, after _run_seed returned, no frame holds the failed seed's tensors any more.
     if result.out_of_memory:
@@ -81,8 +85,8 @@ def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
 
 def _run_seed(
     task: Task, job: Job, index: int, seed: int, report: Reporter, result: JobResult
-) -> None:
-    """Run one seed of ``job`` and add what came of it to ``result``."""
+) -> dict[str, float] | None:
+    """Run one seed of ``job``, add what came of it to ``result``; its metrics, or None."""
     run = Run(
         weights=dict(job.weights),
         method=job.method,
@@ -92,10 +96,17 @@ def _run_seed(
         losses=task.losses,
         method_args=dict(job.method_args),
         reporter=lambda step, metrics: report(index, step, metrics),
+        max_steps=job.max_steps,
     )
+    values: dict[str, float] | None = None
     try:
-        returned = task(run)
-        values = _check_metrics(returned, job.objectives)
+        values = _check_metrics(task(run), job.objectives)
+    except RungReached:
+        try:
+            values = _rung_metrics(run, job.objectives)
+            result.state = "PRUNED"
+        except MetricError as exc:
+            result.state, result.error = "FAIL", _one_line(exc)
     except Pruned:
         result.state = "PRUNED"
     except Exception as exc:
@@ -105,11 +116,14 @@ def _run_seed(
         if is_out_of_memory(exc):
             result.out_of_memory = True
             result.error = f"{result.error} ({OUT_OF_MEMORY_HINT})"
-    else:
+    if values is not None:
         result.seed_values[seed] = values
+    if index == 0:
+        result.reports = len(run.curve)
     result.curves[seed] = _thin(run.curve)
     result.weight_trajectories[seed] = _thin(run.weight_trajectory)
     result.final_weights[seed] = run.current_weights
+    return values
 
 
 class MetricError(Exception):
@@ -138,6 +152,19 @@ def _check_metrics(returned: Any, objectives: Sequence[str]) -> dict[str, float]
             raise MetricError(f"metric {name!r} is {number}")
         values[str(name)] = number
     return values
+
+
+def _rung_metrics(run: Run, objectives: Sequence[str]) -> dict[str, float]:
+    """The metrics a halving rung ranks a point by: those of its last ``run.report``."""
+    reported = run.curve[-1][1]
+    missing = [name for name in objectives if not math.isfinite(reported.get(name, math.nan))]
+    if missing:
+        raise MetricError(
+            f"--pruner halving ranks points by {', '.join(map(repr, missing))} at each rung, but "
+            "run.report gave no finite value of it (it reported: "
+            f"{', '.join(reported) or 'nothing'}). Pass it to run.report, or drop --pruner halving"
+        )
+    return dict(reported)
 
 
 def _one_line(exc: BaseException) -> str:

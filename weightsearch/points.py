@@ -42,6 +42,9 @@ class Point:
         params: the trial's Optuna parameters (what optuna-dashboard plots).
         distributions: one distribution per parameter.
         seeds: the seeds this point runs with (None: the study's seeds).
+        rung: the ``--pruner halving`` rung this trial trains to (None: no halving), written on
+            the trial as the user attr ``rung`` when it is claimed.
+        max_steps: stop training after this many ``run.report`` steps (None: run to the end).
     """
 
     key: str
@@ -50,6 +53,8 @@ class Point:
     distributions: dict[str, BaseDistribution]
     method: str = "static"
     seeds: tuple[int, ...] | None = None
+    rung: int | None = None
+    max_steps: int | None = None
 
 
 class PointSource(Protocol):
@@ -315,5 +320,11 @@ def create_running_trial(study: optuna.Study, point: Point, owner: dict[str, Any
 
 
 def claim_attrs(point: Point, owner: dict[str, Any]) -> dict[str, Any]:
-    """The user attrs that mark a trial as a point's, claimed by ``owner``."""
-    return {records.WEIGHTS: dict(point.weights), records.CLAIM: {"point": point.key, **owner}}
+    """The user attrs that mark a trial as a point's, claimed by ``owner`` (and its rung)."""
+    attrs: dict[str, Any] = {
+        records.WEIGHTS: dict(point.weights),
+        records.CLAIM: {"point": point.key, **owner},
+    }
+    if point.rung is not None:
+        attrs[records.RUNG] = point.rung
+    return attrs

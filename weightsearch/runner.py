@@ -213,10 +213,11 @@ class Runner:
                 if claimed is not None:
                     self._run_trial(worker, seen, *claimed)
                     continue
-                # Nothing left to claim: lost trials of others free their points again.
+                # Nothing to claim now: lost trials of others free their points again, and a
+                # running trial's result may free a halving promotion.
                 with self._lock():
                     reaped = reap_lost_trials(self.study)
-                if not reaped and self._others_running():
+                if not reaped and self._any_running():
                     self._stop.wait(_WAIT_S)
                 elif not reaped:
                     return
@@ -230,11 +231,9 @@ class Runner:
         timeout = self.options.timeout
         return timeout is not None and time.monotonic() - started > timeout
 
-    def _others_running(self) -> bool:
-        with self._guard:
-            ours = set(self._running)
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return any(trial_id(t) not in ours for t in running)
+    def _any_running(self) -> bool:
+        """Whether a trial of the study still runs: its result may free a point (a promotion)."""
+        return bool(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         return self.storage.lock(self.study.study_name)
@@ -249,6 +248,7 @@ class Runner:
             params=self.options.params,
             method_args=self.options.method_args.get(point.method, {}),
             device=device,
+            max_steps=point.max_steps,
         )
         prunable = len(self.objectives) == 1
         reports = [0] * len(job.seeds)  # run.report calls per seed: the training it cost
@@ -307,6 +307,7 @@ class Runner:
             "seeds": {str(s): v for s, v in result.seed_values.items()},
             "seconds": round(result.seconds, 4),
             "steps": steps,
+            "reports": result.reports,
         }
         # Adaptive methods end with other weights than they started with; static ones don't.
         if any(w != point.weights for w in result.final_weights.values()):
@@ -316,9 +317,10 @@ class Runner:
         if any(result.weight_trajectories.values()):
             run["trajectories"] = {str(s): t for s, t in result.weight_trajectories.items()}
         trial.set_user_attr(records.RUN, run)
-        if result.state == "COMPLETE":
+        if result.seed_values:  # a trial stopped at its halving rung has values too
             means = _mean_metrics(result.seed_values.values())
             trial.set_user_attr(records.VALUES, means)
+        if result.state == "COMPLETE":
             return self.study.tell(trial, [means[name] for name in self.objectives])
         if result.error is not None:
             trial.set_user_attr(records.ERROR, result.error)

@@ -24,8 +24,8 @@ from weightsearch.spaces.power_scale import PowerScaleSpace
 SAMPLERS = ("grid", "tpe", "cmaes", "gp", "random")
 """Sampler names accepted by `choose_sampler`, in the order the CLI lists them."""
 
-PRUNERS = ("none", "median", "hyperband")
-"""Pruner names accepted by `make_pruner`."""
+PRUNERS = ("none", "median", "hyperband", "halving")
+"""Pruner names accepted by `make_pruner`; ``halving`` is :mod:`weightsearch.halving_points`."""
 
 # Optuna's CmaEsSampler refuses multi-objective studies; the others accept them.
 _MULTI_OBJECTIVE_SAMPLERS = ("grid", "tpe", "gp", "random")
@@ -116,7 +116,8 @@ def make_pruner(name: str, n_objectives: int = 1) -> optuna.pruners.BasePruner:
     """
     if name not in PRUNERS:
         raise WeightsearchError(f"--pruner must be one of {', '.join(PRUNERS)}, but got {name!r}.")
-    if name == "none" or n_objectives > 1:
+    # halving stops trials at their rung's steps itself (weightsearch.halving_points).
+    if name in ("none", "halving") or n_objectives > 1:
         return optuna.pruners.NopPruner()
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)

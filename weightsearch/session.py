@@ -17,6 +17,7 @@ import optuna
 
 from weightsearch.devices import Device, device_slots
 from weightsearch.errors import WeightsearchError
+from weightsearch.halving_points import HalvingOptions, halving_source
 from weightsearch.points import PointSource
 from weightsearch.runner import Interrupted, Progress, Runner, RunOptions
 from weightsearch.samplers import make_pruner
@@ -41,7 +42,9 @@ class Session:
         seeds: how many seeds each point runs with (seeds 0..N-1).
         n_trials: at most this many trials in the study (trials lost to a crash don't count).
         timeout: no new trial starts after this many seconds.
-        pruner: ``none``, ``median`` or ``hyperband`` (None: the command's default).
+        pruner: ``none``, ``median``, ``hyperband`` or ``halving`` (None: the command's default).
+        halving_factor: ``--pruner halving``'s reduction factor (one point in it goes up a rung).
+        halving_min_steps: the lowest halving rung's steps (None: half the task's length).
         params: ``--param`` values for ``run.params``.
         n_jobs: trials at once on this machine, each in a worker process when > 1 (None: one
             per device slot, see :func:`~weightsearch.devices.device_slots`).
@@ -64,6 +67,8 @@ class Session:
     n_trials: int | None = None
     timeout: float | None = None
     pruner: str | None = None
+    halving_factor: int = 3
+    halving_min_steps: int | None = None
     params: Mapping[str, Any] | None = None
     n_jobs: int | None = None
     trial_timeout: float | None = None
@@ -82,6 +87,8 @@ class Session:
                 raise WeightsearchError(
                     f"{option} must be a positive number of seconds, but got {seconds}."
                 )
+        if self.pruner == "halving":
+            self.halving()  # checks the halving options
         if self.in_process and ((self.n_jobs or 1) > 1 or self.trial_timeout is not None):
             raise WeightsearchError(
                 "--in-process runs one trial at a time and can't stop it: drop --n-jobs and "
@@ -94,6 +101,10 @@ class Session:
     def device_slots(self) -> tuple[Device, ...]:
         """The device of each job on this machine; their number is the jobs at once."""
         return device_slots(self.devices, self.n_jobs, in_process=self.in_process)
+
+    def halving(self) -> HalvingOptions:
+        """``--halving-factor`` and ``--halving-min-steps``, checked."""
+        return HalvingOptions(self.halving_factor, self.halving_min_steps)
 
     def definition(self, task: Task, kind: str, space: dict[str, Any]) -> StudyDefinition:
         """The definition this session's study of ``kind`` must hold; checks the objectives."""
@@ -164,9 +175,12 @@ def run_study(
     name = session.study or f"{task_stem(session.task)}-{definition.kind}"
     pruner_name = session.pruner or plan.default_pruner
     notes = []
-    if len(definition.objectives) > 1 and pruner_name != "none" and session.pruner:
+    if len(definition.objectives) > 1 and pruner_name not in ("none", "halving") and session.pruner:
         notes.append("note: multi-objective studies don't prune (Optuna can't); --pruner ignored.")
     pruner = make_pruner(pruner_name, len(definition.objectives))
+    source = plan.source
+    if pruner_name == "halving":
+        source = halving_source(source, session.halving(), definition.objectives)
     # Commands starting together would otherwise race to create the study.
     with storage.lock(name):
         study = open_study(storage.storage, name, definition, sampler=plan.sampler, pruner=pruner)
@@ -187,9 +201,10 @@ def run_study(
         study=study, definition=definition, storage=storage, new_trials=0, notes=notes
     )
     try:
-        outcome.new_trials = runner.run(plan.source)
+        outcome.new_trials = runner.run(source)
     except Interrupted as exc:
         exc.outcome = outcome
         raise
-    outcome.notes += plan.source.notes()
+    finally:
+        outcome.notes += source.notes()
     return outcome

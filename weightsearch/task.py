@@ -26,6 +26,13 @@ class Pruned(Exception):
     """Raised by :meth:`Run.report` when the pruner stops the trial; let it propagate."""
 
 
+class RungReached(Pruned):
+    """Raised by :meth:`Run.report` when a trial has trained the steps of its halving rung.
+
+    A :class:`Pruned`, so that a task letting ``Pruned`` propagate lets this one through too.
+    """
+
+
 class Reporter(Protocol):
     """Receives intermediate results of a trial; returns True when the trial should stop."""
 
@@ -105,6 +112,8 @@ class Run:
         balancer_factory: when set, :meth:`balancer` hands out what it returns (called with
             ``losses=`` and ``shared=``) instead of the trial's method; ``weightsearch probe``
             uses it to measure the task's gradients.
+        max_steps: the step budget of a ``--pruner halving`` rung: :meth:`report` raises
+            :class:`RungReached` at this many reports (None: the task runs to its end).
     """
 
     weights: dict[str, float]
@@ -118,6 +127,7 @@ class Run:
     curve: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     weight_trajectory: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     balancer_factory: Callable[..., Any] | None = None
+    max_steps: int | None = None
     _balancer: Any = None
 
     def balancer(
@@ -156,7 +166,7 @@ class Run:
 
         It also marks an epoch boundary for methods defined per epoch (DWA), and records the
         balancer's weights for the weight trajectory. Raises :class:`Pruned` when the pruner
-        decides to stop this trial.
+        decides to stop this trial, :class:`RungReached` when it has reported ``max_steps`` times.
         """
         values = {name: float(value) for name, value in metrics.items()}
         self.curve.append((int(step), values))
@@ -165,6 +175,8 @@ class Run:
             self.weight_trajectory.append((int(step), self.current_weights))
         if self.reporter is not None and self.reporter(int(step), values):
             raise Pruned(f"pruned at step {step}")
+        if self.max_steps is not None and len(self.curve) >= self.max_steps:
+            raise RungReached(f"stopped at its rung's {self.max_steps} steps")
 
 
 def load_task(reference: str) -> Task:

@@ -24,7 +24,9 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
     ``repeat_of`` without training. ``seed_noise`` says whether the runner-up is within the
     best's seed noise (:mod:`weightsearch.report.noise`; None with one seed).
     A compare study also has ``methods`` (statistics per contender) and ``verdicts`` (one
-    sentence per objective on the best contender against ``equal``).
+    sentence per objective on the best contender against ``equal``). A ``--pruner halving``
+    study has ``halving`` (factor, rungs' steps) and a ``rung`` per trial: the index of the rung
+    it trained to (the top one is the full length), None for a trial outside the ladder.
     """
     trials = study.get_trials(deepcopy=False)
     # A proposal answered from the record trained nothing: it is its point's trial again.
@@ -51,6 +53,11 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
         "repeats": repeats,
         "seed_noise": seed_noise(best, complete, definition),
     }
+    halving = study.user_attrs.get(records.HALVING)
+    if isinstance(halving, dict):
+        report["halving"] = {"factor": halving["factor"], "rungs": list(halving["rungs"])}
+        for entry, trial in zip(report["trials"], trials, strict=True):
+            entry["rung"] = records.reached_rung(trial, halving)
     if definition.kind == "compare":
         methods = summarize_methods(study, definition)
         report["methods"] = methods
@@ -114,3 +121,22 @@ def trial_counts(trials: list[dict[str, Any]]) -> str:
         states[trial["state"]] = states.get(trial["state"], 0) + 1
     parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
     return f"{len(trials)} trials: {parts or 'none'}"
+
+
+def halving_line(report: dict[str, Any]) -> str | None:
+    """``halving (factor 3): rung 0 (8 steps) 9 points, rung 1 (16 steps) 3 points``.
+
+    None for a study that doesn't halve. Only full-length (top-rung) points compete for the best.
+    """
+    halving = report.get("halving")
+    if not halving:
+        return None
+    reached = [0] * len(halving["rungs"])
+    for trial in report["trials"]:
+        if trial.get("rung") is not None and trial["state"] in ("COMPLETE", "PRUNED"):
+            reached[trial["rung"]] += 1
+    rungs = ", ".join(
+        f"rung {i} ({steps} steps) {n} point{'s' * (n != 1)}"
+        for i, (steps, n) in enumerate(zip(halving["rungs"], reached, strict=True))
+    )
+    return f"halving (factor {halving['factor']}): {rungs}; the best is chosen at full length"

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from weightsearch.report.cost import cost_line
-from weightsearch.report.document import trial_counts
+from weightsearch.report.document import halving_line, trial_counts
 from weightsearch.report.summary import summary_table
 from weightsearch.study import StudyDefinition
 
@@ -46,6 +46,9 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
         ran = ", ".join(f"{name} {count}" for name, count in sorted(devices.items()))
         console.print(Text(f"trials per device: {ran}"))
     console.print(Text(cost_line(report)))
+    halving = halving_line(report)
+    if halving:
+        console.print(Text(halving))
     failed = [t for t in trials if t["state"] == "FAIL"]
     if failed and not any(t["state"] == "COMPLETE" for t in trials):
         console.print(Text(f"first error (trial {failed[0]['number']}): {failed[0].get('error')}"))
