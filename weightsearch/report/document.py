@@ -30,16 +30,15 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
     """
     trials = study.get_trials(deepcopy=False)
     # A proposal answered from the record trained nothing: it is its point's trial again.
-    entries = [trial_entry(t, definition) for t in trials if records.repeat_of(t) is None]
+    trained = [t for t in trials if records.repeat_of(t) is None]
+    entries = [trial_entry(t, definition) for t in trained]
     repeats = [
         {"number": t.number, "state": t.state.name, "repeat_of": records.repeat_of(t)}
         for t in trials
         if records.repeat_of(t) is not None
     ]
     best = best_trials(study, definition)
-    complete = [
-        t for t in trials if t.state == TrialState.COMPLETE and records.repeat_of(t) is None
-    ]
+    complete = [t for t in trained if t.state == TrialState.COMPLETE]
     report: dict[str, Any] = {
         "study": study.study_name,
         "kind": definition.kind,
@@ -56,7 +55,7 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
     halving = study.user_attrs.get(records.HALVING)
     if isinstance(halving, dict):
         report["halving"] = {"factor": halving["factor"], "rungs": list(halving["rungs"])}
-        for entry, trial in zip(report["trials"], trials, strict=True):
+        for entry, trial in zip(entries, trained, strict=True):
             entry["rung"] = records.reached_rung(trial, halving)
     if definition.kind == "compare":
         methods = summarize_methods(study, definition)
