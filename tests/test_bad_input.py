@@ -27,6 +27,15 @@ CASES: dict[str, list[str]] = {
     "missing module": ["grid", "no_such_module_xyz:train"],
     "file with two tasks, none named": ["grid", str(TWO_TASKS)],
     "syntax error": ["grid", "{syntax}"],
+    # A trial meeting weightsearch's own error (an integration refusing the set-up) stops it all.
+    "task refusing its set-up": ["grid", f"{TASKS / 'failing.py'}:refuses_its_setup"],
+    "task refusing its set-up, in a worker": [
+        "grid",
+        f"{TASKS / 'failing.py'}:refuses_its_setup",
+        "--n-jobs",
+        "2",
+        "--quiet",
+    ],
     # Usage.
     "missing task argument": ["grid"],
     "unknown option": ["grid", str(ECHO), "--bogus"],

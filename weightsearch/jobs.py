@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from weightsearch.errors import WeightsearchError
 from weightsearch.out_of_memory import HINT as OUT_OF_MEMORY_HINT
 from weightsearch.out_of_memory import is_out_of_memory, release_memory
 from weightsearch.task import Pruned, Run, RungReached, Task
@@ -43,6 +44,9 @@ class JobResult:
     """What came of a job: metrics per seed, or the error or prune that stopped it.
 
     ``out_of_memory``: a seed ran out of device memory (its worker process is replaced).
+    ``bad_input``: the task raised weightsearch's own error (an integration refusing the user's
+    set-up, such as losses named other than the task's), which every trial would meet again:
+    ``error`` then holds its message alone, and the command stops with it.
     """
 
     state: Literal["COMPLETE", "FAIL", "PRUNED"]
@@ -54,6 +58,7 @@ class JobResult:
     final_weights: dict[int, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     out_of_memory: bool = False
+    bad_input: bool = False
     reports: int = 0
 
 
@@ -109,6 +114,9 @@ def _run_seed(
             result.state, result.error = "FAIL", _one_line(exc)
     except Pruned:
         result.state = "PRUNED"
+    except WeightsearchError as exc:
+        result.state, result.error, result.bad_input = "FAIL", str(exc), True
+        result.traceback = traceback.format_exc()[-_MAX_TRACEBACK_CHARS:]
     except Exception as exc:
         result.state = "FAIL"
         result.error = _one_line(exc)

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from weightsearch import records
 from weightsearch.devices import CPU, Device
+from weightsearch.errors import WeightsearchError
 from weightsearch.jobs import Job, JobResult
 from weightsearch.lost_trials import fail_trial, process_owner, reap_lost_trials
 from weightsearch.optuna_internals import trial_id
@@ -277,6 +278,8 @@ class Runner:
             self._count += 1
             if self.progress:
                 self.progress.trial_finished(frozen)
+        if result.bad_input:
+            raise WeightsearchError(f"{result.error}\nThe command stopped (trial {trial.number}).")
 
     def _fail_own_running_trials(self, reason: str) -> None:
         """Fail every RUNNING trial this process claimed, even one claimed a moment ago."""

@@ -1,8 +1,10 @@
-"""Tasks whose function raises: for some weights (``picky``) or always (``always_fails``)."""
+"""Tasks whose function raises: for some weights (``picky``), always (``always_fails``), or
+weightsearch's own error for a set-up no trial can run with (``refuses_its_setup``)."""
 
 from __future__ import annotations
 
 import weightsearch as ws
+from weightsearch.errors import WeightsearchError
 
 
 @ws.task(losses=["a", "b", "c"], metrics={"score": "minimize"})
@@ -16,3 +18,9 @@ def picky(run: ws.Run) -> dict[str, float]:
 @ws.task(losses=["a", "b", "c"], metrics={"score": "minimize"})
 def always_fails(run: ws.Run) -> dict[str, float]:
     raise RuntimeError(f"no luck with a={run.weights['a']:.3f}")
+
+
+@ws.task(losses=["a", "b", "c"], metrics={"score": "minimize"})
+def refuses_its_setup(run: ws.Run) -> dict[str, float]:
+    # As an integration does when the user's module gives losses named other than the task's.
+    raise WeightsearchError("losses named x, y don't match the task's a, b, c. Rename them.")
