@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import optuna
 import typer
-from rich.console import Console
 
 from weightsearch.cli_options import JsonOpt, ParamOpt, StorageOpt, TaskArg, search_command
 from weightsearch.cli_output import EXIT_INTERRUPTED
@@ -21,7 +20,6 @@ from weightsearch.cli_output import STDOUT as _stdout
 from weightsearch.cli_output import error as _error
 from weightsearch.cli_output import message as _message
 from weightsearch.errors import WeightsearchError
-from weightsearch.report import build_report, render_table
 from weightsearch.search import (
     DEFAULT_METHODS,
     Outcome,

@@ -15,7 +15,8 @@ from weightsearch.study import StudyDefinition, best_trials
 def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, Any]:
     """The report document of a study: definition, every trial, and the best point(s).
 
-    ``best`` holds the best COMPLETE trial, or the Pareto front when there are several objectives.
+    ``best`` holds the best COMPLETE trial, or the Pareto front when there are several objectives;
+    ``failures`` the distinct reasons trials failed (see :func:`failure_summary`).
     A compare study also has ``methods`` (statistics per contender) and ``verdicts`` (one
     sentence per objective on the best contender against ``equal``).
     """
@@ -29,6 +30,7 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
         "trials": [trial_entry(t, definition) for t in trials],
         "best": [best_entry(t, definition) for t in best_trials(study, definition)],
     }
+    report["failures"] = failure_summary(report["trials"])
     if definition.kind == "compare":
         methods = summarize_methods(study, definition)
         report["methods"] = methods
@@ -88,3 +90,22 @@ def trial_counts(trials: list[dict[str, Any]]) -> str:
         states[trial["state"]] = states.get(trial["state"], 0) + 1
     parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
     return f"{len(trials)} trials: {parts or 'none'}"
+
+
+def failure_summary(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Why trials failed: one entry per distinct reason, the most frequent first.
+
+    Each entry: ``error`` (the first line of the trial's error), ``count`` and ``trials`` (their
+    numbers, ascending).
+    """
+    by_reason: dict[str, list[int]] = {}
+    for trial in trials:
+        if trial["state"] == "FAIL":
+            text = str(trial.get("error") or "failed").strip()
+            reason = text.splitlines()[0] if text else "failed"
+            by_reason.setdefault(reason, []).append(trial["number"])
+    ordered = sorted(by_reason.items(), key=lambda item: (-len(item[1]), min(item[1])))
+    return [
+        {"error": reason, "count": len(numbers), "trials": sorted(numbers)}
+        for reason, numbers in ordered
+    ]
