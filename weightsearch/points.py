@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import optuna
@@ -33,6 +33,8 @@ class Point:
         params: the trial's Optuna parameters (what optuna-dashboard plots).
         distributions: one distribution per parameter.
         seeds: the seeds this point runs with (None: the study's seeds).
+        attrs: user attrs the trial shows besides its parameters (values that are no part of
+            the sampler's search space, such as a power-scale point's weights).
     """
 
     key: str
@@ -41,6 +43,7 @@ class Point:
     distributions: dict[str, BaseDistribution]
     method: str = "static"
     seeds: tuple[int, ...] | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 class PointSource(Protocol):
@@ -156,4 +159,8 @@ def create_running_trial(study: optuna.Study, point: Point, owner: dict[str, Any
 
 def claim_attrs(point: Point, owner: dict[str, Any]) -> dict[str, Any]:
     """The user attrs that mark a trial as a point's, claimed by ``owner``."""
-    return {records.WEIGHTS: dict(point.weights), records.CLAIM: {"point": point.key, **owner}}
+    return {
+        **point.attrs,
+        records.WEIGHTS: dict(point.weights),
+        records.CLAIM: {"point": point.key, **owner},
+    }

@@ -41,6 +41,18 @@ class Progress(Protocol):
     def stop(self) -> None: ...
 
 
+class StopSignal(KeyboardInterrupt):
+    """A signal that stops the command as Ctrl-C does (a batch scheduler's SIGTERM).
+
+    Attributes:
+        name: the signal's name, recorded on the trials it interrupted.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 class Interrupted(Exception):
     """The user pressed Ctrl-C; running trials were failed as interrupted.
 
@@ -153,13 +165,17 @@ class Runner:
                         slot.join(0.2)
             if errors:
                 raise errors[0]
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self._stop.set()
             for worker in self._workers:
                 worker.close()  # a busy worker is killed, which frees its slot thread
             for slot in slots:
                 slot.join(10)
-            self._fail_own_running_trials("interrupted by the user (Ctrl-C)")
+            self._fail_own_running_trials(
+                f"interrupted by {exc.name}"
+                if isinstance(exc, StopSignal)
+                else "interrupted by the user (Ctrl-C)"
+            )
             raise Interrupted() from None
         finally:
             self._stop.set()

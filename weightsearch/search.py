@@ -140,8 +140,10 @@ def _power_scale_definition(space: PowerScaleSpace) -> dict[str, Any]:
 def power_point(space: PowerScaleSpace, exponents: Mapping[str, float]) -> Point:
     """The point of a power-scale space at ``exponents``: trains with the raw weights.
 
-    Its parameters are the exponents (what the sampler searches); reports also show its weights
-    normalised to sum 1, comparable with grid studies.
+    Its parameters are the exponents (what the sampler searches). Its weights, normalised to sum
+    1 as in grid studies, are user attrs ``w_<loss>`` that optuna-dashboard shows beside them:
+    as parameters they would enter the search space that TPE, CMA-ES and GP model, though no
+    trial ever suggests them.
     """
     low, high = space.exponents
     raw = space.raw_weights(exponents)
@@ -155,6 +157,7 @@ def power_point(space: PowerScaleSpace, exponents: Mapping[str, float]) -> Point
         weights=raw,
         params={exponent_param(name): exponents[name] for name in space.scaled},
         distributions={exponent_param(name): distribution for name in space.scaled},
+        attrs={weight_param(name): w / sum(raw.values()) for name, w in raw.items()},
     )
 
 

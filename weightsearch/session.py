@@ -79,6 +79,10 @@ class Session:
                 "--trial-timeout, or drop --in-process."
             )
 
+    def study_name(self, kind: str) -> str:
+        """The study this session's command of ``kind`` runs: ``--study``, or its default."""
+        return self.study or f"{task_stem(self.task)}-{kind}"
+
     def definition(self, task: Task, kind: str, space: dict[str, Any]) -> StudyDefinition:
         """The definition this session's study of ``kind`` must hold; checks the objectives."""
         names = list(self.objectives) or [next(iter(task.metrics))]
@@ -123,6 +127,8 @@ class StudyPlan:
         default_pruner: the pruner when the session names none.
         method_args: ``--method-arg`` values per method.
         storage: the storage, when the command has opened it already.
+        grows: whether an existing study's definition may grow into this one (see
+            :func:`~weightsearch.study.open_study`).
     """
 
     definition: StudyDefinition
@@ -131,6 +137,7 @@ class StudyPlan:
     default_pruner: str = "none"
     method_args: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     storage: StorageHandle | None = None
+    grows: Callable[[StudyDefinition, StudyDefinition], bool] | None = None
 
 
 def run_study(
@@ -143,7 +150,7 @@ def run_study(
     """
     storage = plan.storage or StorageHandle.open(session.storage)
     definition = plan.definition
-    name = session.study or f"{task_stem(session.task)}-{definition.kind}"
+    name = session.study_name(definition.kind)
     pruner_name = session.pruner or plan.default_pruner
     notes = []
     if len(definition.objectives) > 1 and pruner_name != "none" and session.pruner:
@@ -151,7 +158,14 @@ def run_study(
     pruner = make_pruner(pruner_name, len(definition.objectives))
     # Commands starting together would otherwise race to create the study.
     with storage.lock(name):
-        study = open_study(storage.storage, name, definition, sampler=plan.sampler, pruner=pruner)
+        study = open_study(
+            storage.storage,
+            name,
+            definition,
+            sampler=plan.sampler,
+            pruner=pruner,
+            grows=plan.grows,
+        )
     options = RunOptions(
         seeds=definition.seeds,
         params=dict(session.params or {}),
