@@ -79,6 +79,7 @@ def run_compare(
         method_args=args,
         storage=storage,
         grows=comparison_grows,
+        timed=True,
     )
     return run_study(session, task, plan, progress)
 

@@ -76,6 +76,8 @@ class RunOptions:
         trial_timeout: a trial running longer than this many seconds is stopped and failed.
         in_process: run trials in this process instead of a worker (one at a time; faster to
             start and easy to debug, but a crash of the user's code ends the command).
+        timed: trials' times are compared (compare's s/run): workers import what torch loads at
+            first use before their first trial, which would otherwise pay it.
     """
 
     seeds: tuple[int, ...] = (0,)
@@ -85,6 +87,7 @@ class RunOptions:
     n_jobs: int = 1
     trial_timeout: float | None = None
     in_process: bool = False
+    timed: bool = False
 
 
 # A coordinator refreshes the heartbeat of its running trials this often (well within
@@ -187,10 +190,13 @@ class Runner:
 
     def _new_worker(self) -> Worker:
         if self.options.in_process:
-            worker: Worker = InProcessWorker(self.task)
+            worker: Worker = InProcessWorker(self.task, warm_up=self.options.timed)
         else:
             worker = ProcessWorker(
-                self.task_ref, worker_threads(self.options.n_jobs), self.options.trial_timeout
+                self.task_ref,
+                worker_threads(self.options.n_jobs),
+                self.options.trial_timeout,
+                warm_up=self.options.timed,
             )
         self._workers.append(worker)
         return worker

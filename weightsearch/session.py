@@ -129,6 +129,7 @@ class StudyPlan:
         storage: the storage, when the command has opened it already.
         grows: whether an existing study's definition may grow into this one (see
             :func:`~weightsearch.study.open_study`).
+        timed: whether trials' run times are compared (see ``RunOptions.timed``).
     """
 
     definition: StudyDefinition
@@ -138,6 +139,7 @@ class StudyPlan:
     method_args: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     storage: StorageHandle | None = None
     grows: Callable[[StudyDefinition, StudyDefinition], bool] | None = None
+    timed: bool = False
 
 
 def run_study(
@@ -174,6 +176,7 @@ def run_study(
         trial_timeout=session.trial_timeout,
         in_process=session.in_process,
         method_args={method: dict(args) for method, args in plan.method_args.items()},
+        timed=plan.timed,
     )
     objectives = [o.name for o in definition.objectives]
     bar = progress(definition) if progress else None

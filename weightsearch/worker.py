@@ -10,6 +10,7 @@ failed trial, starting a fresh child for the next job.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,9 @@ from weightsearch.task import Task, load_task
 
 # How long a new worker may take to import torch and the task before its first job.
 _START_TIMEOUT_S = 300.0
+# What torch imports at its first optimizer step, not at ``import torch``: its compiler stack
+# (torch._dynamo, sympy), about 2 s. A worker that will be timed imports it before its first job.
+_FIRST_USE_MODULES = ("torch._dynamo",)
 
 
 class Worker(Protocol):
@@ -42,11 +46,14 @@ class Worker(Protocol):
 class InProcessWorker:
     """Runs jobs in the coordinator's own process (``--in-process``)."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, warm_up: bool = False) -> None:
         self.task = task
+        self.warm_up = warm_up
 
     def prepare(self) -> None:
-        pass
+        if self.warm_up:
+            load_first_use_modules()
+            self.warm_up = False
 
     def run(self, job: Job, report: Reporter) -> JobResult:
         return execute_job(self.task, job, report)
@@ -64,14 +71,21 @@ class ProcessWorker:
         threads: torch threads in the child, so that N workers share the cores instead of each
             using all of them (None: torch's default).
         trial_timeout: a job running longer than this many seconds is stopped and failed.
+        warm_up: import what torch loads at first use before the first job, so that the first
+            job's time is comparable with the others' (compare's s/run).
     """
 
     def __init__(
-        self, task_ref: str, threads: int | None, trial_timeout: float | None = None
+        self,
+        task_ref: str,
+        threads: int | None,
+        trial_timeout: float | None = None,
+        warm_up: bool = False,
     ) -> None:
         self.task_ref = task_ref
         self.threads = threads
         self.trial_timeout = trial_timeout
+        self.warm_up = warm_up
         self._context = _start_method()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -82,7 +96,7 @@ class ProcessWorker:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
             target=_serve,
-            args=(self.task_ref, self.threads, dict(os.environ), child),
+            args=(self.task_ref, self.threads, dict(os.environ), child, self.warm_up),
             daemon=True,
         )
         self._process.start()
@@ -219,8 +233,19 @@ def _adopt_environment(environment: Mapping[str, str]) -> None:
     os.environ.update(environment)
 
 
+def load_first_use_modules() -> None:
+    """Import what torch otherwise imports inside the first trial (see ``_FIRST_USE_MODULES``)."""
+    for name in _FIRST_USE_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def _serve(
-    task_ref: str, threads: int | None, environment: Mapping[str, str], conn: Connection
+    task_ref: str,
+    threads: int | None,
+    environment: Mapping[str, str],
+    conn: Connection,
+    warm_up: bool = False,
 ) -> None:
     """The child's loop: load the task once, then run jobs until told to stop."""
     # Ctrl-C reaches the whole process group; the coordinator alone decides what it means.
@@ -230,6 +255,8 @@ def _serve(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    if warm_up:
+        load_first_use_modules()
     try:
         task: Task | None = load_task(task_ref)
         load_error = None
