@@ -51,6 +51,7 @@ def run_compare(
             power-scale study in the same storage, as contenders ``static:STUDY[#k]``.
         method_args: hyperparameters per method, from ``--method-arg``.
     """
+    session.start_workers()
     task = load_task(session.task)
     args = {name: dict(values) for name, values in (method_args or {}).items()}
     _check_methods(methods, args, task.losses)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from weightsearch.task import Pruned, Run, Task
+from weightsearch.task import Pruned, Run, Task, default_device
 
 # Long learning curves are thinned to this many points per seed before they are stored.
 _MAX_CURVE_POINTS = 200
@@ -32,7 +32,9 @@ class Job:
     objectives: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
+    # None: the default device where the job runs, decided there, so that the coordinator
+    # doesn't import torch (seconds) to ask whether CUDA is available.
+    device: str | None = None
 
 
 @dataclass
@@ -66,7 +68,7 @@ def execute_job(task: Task, job: Job, report: Reporter) -> JobResult:
             weights=dict(job.weights),
             method=job.method,
             seed=seed,
-            device=job.device,
+            device=job.device or default_device(),
             params=dict(job.params),
             losses=task.losses,
             method_args=dict(job.method_args),

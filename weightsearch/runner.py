@@ -27,7 +27,7 @@ from weightsearch.lost_trials import fail_trial, process_owner, reap_lost_trials
 from weightsearch.optuna_internals import trial_id
 from weightsearch.points import Point, PointSource
 from weightsearch.storage import StorageHandle
-from weightsearch.task import Task, default_device
+from weightsearch.task import Task
 from weightsearch.worker import InProcessWorker, ProcessWorker, Worker, worker_threads
 
 
@@ -249,7 +249,6 @@ class Runner:
             objectives=self.objectives,
             params=self.options.params,
             method_args=self.options.method_args.get(point.method, {}),
-            device=default_device(),
         )
         prunable = len(self.objectives) == 1
 

@@ -50,6 +50,7 @@ def run_grid(
 
     Every distinct weight vector runs once, with every seed; re-running resumes.
     """
+    session.start_workers()
     task = load_task(session.task)
     try:
         weights = sum_to_one_grid(task.losses, multipliers, vary=vary, base=base)
@@ -96,6 +97,7 @@ def run_power_scale(
     The anchor loss keeps weight 1, every other loss gets ``base ** n``. With the grid sampler
     every integer point runs once; a model-based sampler proposes points up to ``--n-trials``.
     """
+    session.start_workers()
     task = load_task(session.task)
     try:
         space = power_scale_space(

@@ -20,6 +20,7 @@ from weightsearch.samplers import make_pruner
 from weightsearch.storage import StorageHandle
 from weightsearch.study import Objective, StudyDefinition, open_study
 from weightsearch.task import Task, task_stem
+from weightsearch.worker import start_worker_server
 
 ProgressFactory = Callable[[StudyDefinition], Progress]
 
@@ -78,6 +79,11 @@ class Session:
                 "--in-process runs one trial at a time and can't stop it: drop --n-jobs and "
                 "--trial-timeout, or drop --in-process."
             )
+
+    def start_workers(self) -> None:
+        """Unless trials run in this process, start what workers start from, in the background."""
+        if not self.in_process:
+            start_worker_server()
 
     def study_name(self, kind: str) -> str:
         """The study this session's command of ``kind`` runs: ``--study``, or its default."""
@@ -150,6 +156,7 @@ def run_study(
     Raises:
         Interrupted: on Ctrl-C, with ``outcome`` set to the study as far as it got.
     """
+    session.start_workers()
     storage = plan.storage or StorageHandle.open(session.storage)
     definition = plan.definition
     name = session.study_name(definition.kind)

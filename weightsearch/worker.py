@@ -221,6 +221,20 @@ def _start_method() -> Any:
     return context
 
 
+def start_worker_server() -> None:
+    """Start the process that workers fork from now, without waiting for it to be ready.
+
+    The server imports torch (seconds); started at the top of a command, that import runs while
+    the command loads the task and opens the study rather than after it, when the first worker
+    is needed. Nothing to do where workers are spawned.
+    """
+    context = _start_method()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _adopt_environment(environment: Mapping[str, str]) -> None:
     """Make this process's environment the coordinator's as it was when the worker started.
 
