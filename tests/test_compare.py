@@ -499,6 +499,49 @@ def test_a_stopped_compare_resumes_to_every_method_and_seed(run, url):
     assert run(*args).json()["trials"] == report["trials"]
 
 
+def test_more_methods_and_seeds_extend_a_comparison_reusing_its_runs(run, url):
+    args = ("compare", SCRIPTED, "--study", "c", "--json")
+    first = run(*args, "--methods", "equal,mgda", "--seeds", "2")
+    assert first.code == 0, first.err
+    kept = {(t["method"], t["seed"]): t for t in first.json()["trials"]}
+
+    grown = run(*args, "--methods", "equal,mgda,gradnorm", "--seeds", "3")
+    assert grown.code == 0, grown.err
+    report = grown.json()
+    assert pairs(report) == sorted((n, s) for n in ("equal", "mgda", "gradnorm") for s in range(3))
+    for trial in report["trials"]:
+        if (trial["method"], trial["seed"]) in kept:
+            assert trial == kept[(trial["method"], trial["seed"])]  # reused, not run again
+    assert len(optuna.load_study(study_name="c", storage=url).trials) == 9
+    shown = invoke("report", "c", "--storage", url, "--format", "markdown").out
+    assert "--methods equal,mgda,gradnorm" in shown
+    # The grown study is the stored one now: the same command resumes it without a new trial.
+    assert run(*args, "--methods", "equal,mgda,gradnorm", "--seeds", "3").code == 0
+    assert len(optuna.load_study(study_name="c", storage=url).trials) == 9
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ["--methods", "equal", "--seeds", "2"],
+        ["--methods", "equal,mgda", "--seeds", "1"],
+        [
+            "--methods",
+            "equal,mgda,gradnorm",
+            "--seeds",
+            "2",
+            "--method-arg",
+            "mgda.normalization=l2",
+        ],
+    ],
+    ids=["fewer methods", "fewer seeds", "changed method args"],
+)
+def test_fewer_contenders_or_changed_arguments_are_still_refused(run, changed):
+    args = ("compare", SCRIPTED, "--study", "c", "--json")
+    assert run(*args, "--methods", "equal,mgda", "--seeds", "2").code == 0
+    assert "different definition" in run(*args, *changed).error()
+
+
 # -- what a trial records --------------------------------------------------------------------------
 
 

@@ -8,6 +8,9 @@ machine show that many CUDA devices, and a task records the ``CUDA_VISIBLE_DEVIC
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
@@ -111,6 +114,22 @@ def test_the_fake_device_count_is_read_by_discovery(monkeypatch: pytest.MonkeyPa
     assert discover() == Machine(cuda=3)
     monkeypatch.delenv(FAKE_CUDA_DEVICES_ENV)
     assert discover().cuda == 0  # no GPU on the machines these tests run on
+
+
+def test_without_a_gpu_driver_discovery_does_not_import_torch() -> None:
+    # torch's import costs the coordinator seconds; on Linux no driver means no CUDA device.
+    code = (
+        "import os, sys\n"
+        "from weightsearch.devices import discover\n"
+        "drivers = os.path.exists('/proc/driver/nvidia') or os.path.exists('/dev/kfd')\n"
+        "machine = discover()\n"
+        "print(drivers or machine.cuda == 0 and 'torch' not in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != FAKE_CUDA_DEVICES_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "True", done.stderr
 
 
 @pytest.mark.parametrize(

@@ -252,13 +252,16 @@ def test_every_trial_failing_reports_the_first_error(grid, tasks_dir, sqlite_url
     assert report["trials"][1]["error"] == "RuntimeError: no luck with a=0.250"
 
 
-def test_every_trial_failing_without_json_shows_the_table_and_the_error(
+def test_every_trial_failing_without_json_says_why_and_draws_no_empty_table(
     grid, tasks_dir, sqlite_url
 ):
     task = f"{tasks_dir / 'failing.py'}:always_fails"
     result = grid(task, "--multipliers", "1", "--storage", sqlite_url)
     assert "1 trials: 1 fail" in result.out
-    assert "first error (trial 0): RuntimeError: no luck with a=0.333" in result.out
+    assert "failing-grid (grid): no trial completed" in result.out
+    assert "1 × RuntimeError: no luck with a=0.333 (trial 0)" in result.out
+    assert "top 0" not in result.out
+    assert "best point" not in result.out
     assert result.err.strip().splitlines()[-1].startswith("error: no trial completed.")
 
 

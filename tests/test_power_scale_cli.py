@@ -499,3 +499,16 @@ def test_timeout_alone_is_a_budget_for_tpe(power_scale):
     assert len(report["trials"]) >= 1
     assert set(states(report)) == {"COMPLETE"}
     assert not math.isnan(report["best"][0]["values"]["score"])
+
+
+@pytest.mark.parametrize("sampler", ["grid", "tpe"])
+def test_trials_show_their_weights_beside_the_exponents_they_search(power_scale, storage, sampler):
+    args = ("--exponents", "-1:1", "--sampler", sampler, "--n-trials", "4", "--json")
+    report = power_scale(ANALYTIC, *args, "--sampler-seed", "1").report()
+    study = optuna.load_study(study_name=report["study"], storage=storage)
+    for entry, trial in zip(report["trials"], study.trials, strict=True):
+        # The weights are user attrs for optuna-dashboard; the parameters stay the sampler's space.
+        assert set(trial.params) == {f"n_{loss}" for loss in entry["exponents"]}
+        shown = {k.removeprefix("w_"): v for k, v in trial.user_attrs.items() if k[:2] == "w_"}
+        assert shown == pytest.approx(entry["weights"])
+        assert sum(shown.values()) == pytest.approx(1.0)

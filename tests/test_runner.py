@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import socket
 import subprocess
 
@@ -13,11 +14,11 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 import weightsearch as ws
-from weightsearch import records
+from weightsearch import cli, records
 from weightsearch.jobs import Job, execute_job
 from weightsearch.lost_trials import process_owner, reap_lost_trials
 from weightsearch.points import FixedPoints, Point, create_running_trial
-from weightsearch.runner import Interrupted, Runner, RunOptions
+from weightsearch.runner import Interrupted, Runner, RunOptions, StopSignal
 from weightsearch.storage import StorageHandle
 from weightsearch.task import load_task
 
@@ -262,6 +263,20 @@ def test_ctrl_c_fails_the_running_trial_and_raises_interrupted(study):
     (trial,) = study.get_trials()
     assert trial.state == TrialState.FAIL
     assert records.error(trial) == "interrupted by the user (Ctrl-C)"
+
+
+def test_a_termination_signal_is_named_on_the_trial_it_stopped(study):
+    @ws.task(losses=["a", "b", "c"], metrics={"score": "minimize"})
+    def terminated(run):
+        # What the CLI's SIGTERM handler raises in the coordinator.
+        with pytest.raises(StopSignal) as raised:
+            cli._interrupt(signal.SIGTERM, None)
+        raise raised.value
+
+    with pytest.raises(Interrupted):
+        make_runner(study, terminated).run(FixedPoints([point(EQUAL)]))
+    (trial,) = study.get_trials()
+    assert records.error(trial) == "interrupted by SIGTERM"
 
 
 def dead_pid() -> int:

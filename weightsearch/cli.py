@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import signal
 import sys
@@ -20,6 +21,7 @@ from weightsearch.cli_output import STDOUT as _stdout
 from weightsearch.cli_output import error as _error
 from weightsearch.cli_output import message as _message
 from weightsearch.errors import WeightsearchError
+from weightsearch.runner import StopSignal
 from weightsearch.search import (
     DEFAULT_METHODS,
     Outcome,
@@ -52,13 +54,16 @@ def grid(
     session: Session,
     progress: ProgressFactory | None,
     multipliers: Annotated[
-        str, typer.Option(help="Factors tried on each varied loss's base weight.")
+        str,
+        typer.Option(metavar="M,M,...", help="Factors tried on each varied loss's base weight."),
     ] = "1,2,4,6",
     vary: Annotated[
-        str | None, typer.Option(help="Comma-separated losses to vary (default: all).")
+        str | None,
+        typer.Option(metavar="LOSS,...", help="Comma-separated losses to vary (default: all)."),
     ] = None,
     base: Annotated[
-        str | None, typer.Option(help="Base weights name=w,... (default: equal).")
+        str | None,
+        typer.Option(metavar="LOSS=W,...", help="Base weights name=w,... (default: equal)."),
     ] = None,
 ) -> Outcome:
     """Sum-to-one multiplier grid: every weight vector normalised to sum 1, each run once."""
@@ -76,24 +81,29 @@ def power_scale(
     session: Session,
     progress: ProgressFactory | None,
     anchor: Annotated[
-        str | None, typer.Option(help="Loss fixed at weight 1 (default: the first loss).")
+        str | None,
+        typer.Option(metavar="LOSS", help="Loss fixed at weight 1 (default: the first loss)."),
     ] = None,
-    base: Annotated[float, typer.Option(help="Base m of the other weights m**n.")] = 10.0,
+    base: Annotated[
+        float, typer.Option(metavar="M", help="Base m of the other weights m**n.")
+    ] = 10.0,
     exponents: Annotated[
-        str, typer.Option(help="Integer exponent range LO:HI, inclusive.")
+        str, typer.Option(metavar="LO:HI", help="Integer exponent range LO:HI, inclusive.")
     ] = "-3:1",
     sampler: Annotated[
         str | None,
         typer.Option(
+            metavar="SAMPLER",
             help="grid, tpe (multivariate), cmaes, gp or random "
-            "(default: grid when it fits --n-trials, else tpe)."
+            "(default: grid when it fits --n-trials, else tpe).",
         ),
     ] = None,
     continuous: Annotated[
         bool, typer.Option("--continuous", help="Real-valued exponents (model-based samplers).")
     ] = False,
     sampler_seed: Annotated[
-        int | None, typer.Option(help="Seed of the sampler, for a reproducible search.")
+        int | None,
+        typer.Option(metavar="SEED", help="Seed of the sampler, for a reproducible search."),
     ] = None,
 ) -> Outcome:
     """Anchor-one power scaling: one loss at weight 1, the others base**n."""
@@ -118,25 +128,34 @@ def compare(
     methods: Annotated[
         str,
         typer.Option(
+            metavar="METHOD,...",
             help="Comma-separated balancing methods (see: weightsearch methods); with torchjd "
-            "installed also torchjd:<Aggregator>, e.g. torchjd:UPGrad."
+            "installed also torchjd:<Aggregator>, e.g. torchjd:UPGrad.",
         ),
     ] = ",".join(DEFAULT_METHODS),
     static: Annotated[
         list[str] | None,
         typer.Option(
             "--static",
+            metavar="STUDY[:K]",
             help="STUDY or STUDY:K: the best (top-K, Pareto) weights of a grid or power-scale "
             "study, as contenders.",
         ),
     ] = None,
     method_arg: Annotated[
         list[str] | None,
-        typer.Option("--method-arg", help="METHOD.KEY=VALUE hyperparameter of a method."),
+        typer.Option(
+            "--method-arg",
+            metavar="METHOD.KEY=VALUE",
+            help="METHOD.KEY=VALUE hyperparameter of a method.",
+        ),
     ] = None,
     # Replaces the shared --seeds (another default and help); its value goes to the session.
     seeds: Annotated[
-        int, typer.Option("--seeds", help="Seeds per method; every method runs the same seeds.")
+        int,
+        typer.Option(
+            "--seeds", metavar="N", help="Seeds per method; every method runs the same seeds."
+        ),
     ] = 3,
 ) -> Outcome:
     """Adaptive methods against equal and tuned static weights, seed by seed, with statistics."""
@@ -156,14 +175,22 @@ def compare(
 def probe(
     task: TaskArg,
     steps: Annotated[
-        int, typer.Option(help="Balancer steps to measure; the function is stopped after them.")
+        int,
+        typer.Option(
+            metavar="N", help="Balancer steps to measure; the function is stopped after them."
+        ),
     ] = PROBE_STEPS,
     anchor: Annotated[
         str | None,
-        typer.Option(help="Loss at weight 1 in the suggested power-scale (default: the first)."),
+        typer.Option(
+            metavar="LOSS",
+            help="Loss at weight 1 in the suggested power-scale (default: the first).",
+        ),
     ] = None,
-    base: Annotated[float, typer.Option(help="Base m of the suggested weights m**n.")] = 10.0,
-    seed: Annotated[int, typer.Option(help="run.seed of the pass.")] = 0,
+    base: Annotated[
+        float, typer.Option(metavar="M", help="Base m of the suggested weights m**n.")
+    ] = 10.0,
+    seed: Annotated[int, typer.Option(metavar="SEED", help="run.seed of the pass.")] = 0,
     param: ParamOpt = None,
     devices: Annotated[
         str, typer.Option(help="Device of the pass: auto, cpu, mps or cuda:N (see grid --help).")
@@ -226,13 +253,20 @@ def list_methods(
 
 @app.command("report")
 def report_study(
-    study: Annotated[str, typer.Argument(help="Study name (see: weightsearch studies).")],
+    study: Annotated[
+        str, typer.Argument(metavar="STUDY", help="Study name (see: weightsearch studies).")
+    ],
     fmt: Annotated[
-        str, typer.Option("--format", help="table, json, csv, markdown or html (with plots).")
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help="table, json, csv, markdown or html (with plots)."
+        ),
     ] = "table",
     output: Annotated[
         Path | None,
-        typer.Option("--output", help="Write to this file (html default: <study>.html here)."),
+        typer.Option(
+            "--output", metavar="FILE", help="Write to this file (html default: <study>.html here)."
+        ),
     ] = None,
     storage: StorageOpt = None,
 ) -> None:
@@ -264,8 +298,10 @@ def show_studies(
 @app.command()
 def dashboard(
     storage: StorageOpt = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8080,
 ) -> None:
     """Start optuna-dashboard on the storage (Ctrl-C stops it)."""
     from weightsearch.report.dashboard import INSTALL_HINT, dashboard_installed, serve
@@ -331,10 +367,27 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        try:
+            version = importlib.metadata.version("weightsearch")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown (not installed: pip install -e .)"
+        sys.stdout.write(f"weightsearch {version}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _commands() -> None:
+def _commands(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_show_version
+        ),
+    ] = False,
+) -> None:
     """Tune the loss weights of a multi-task model, and compare them with adaptive methods."""
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise StopSignal(signal.Signals(signum).name)

@@ -17,15 +17,20 @@ from weightsearch.session import Outcome, Session
 from weightsearch.task import parse_params
 
 TaskArg = Annotated[
-    str, typer.Argument(help="path/file.py:function, package.module:function, or path/file.py")
+    str,
+    typer.Argument(
+        metavar="TASK", help="path/file.py:function, package.module:function, or path/file.py"
+    ),
 ]
 StudyOpt = Annotated[
-    str | None, typer.Option("--study", help="Study name (default: <task stem>-<command>).")
+    str | None,
+    typer.Option("--study", metavar="NAME", help="Study name (default: <task stem>-<command>)."),
 ]
 StorageOpt = Annotated[
     str | None,
     typer.Option(
         "--storage",
+        metavar="URL",
         envvar="WEIGHTSEARCH_STORAGE",
         help="Storage URL (default: sqlite:///studies/weightsearch.db).",
         show_envvar=True,
@@ -33,25 +38,34 @@ StorageOpt = Annotated[
 ]
 ObjectiveOpt = Annotated[
     list[str] | None,
-    typer.Option("--objective", help="Metric to optimise; repeat for a multi-objective study."),
+    typer.Option(
+        "--objective",
+        metavar="METRIC",
+        help="Metric to optimise; repeat for a multi-objective study.",
+    ),
 ]
 SeedsOpt = Annotated[
-    int, typer.Option("--seeds", help="Seeds per point (a point's value is the mean).")
+    int, typer.Option("--seeds", metavar="N", help="Seeds per point (a point's value is the mean).")
 ]
 NTrialsOpt = Annotated[
     int | None,
     typer.Option(
         "--n-trials",
+        metavar="N",
         help="At most this many trials in the study; a rerun tops it up (lost trials don't count).",
     ),
 ]
 TimeoutOpt = Annotated[
-    float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")
+    float | None,
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="Start no new trial after this many seconds."
+    ),
 ]
 PrunerOpt = Annotated[
     str | None,
     typer.Option(
         "--pruner",
+        metavar="PRUNER",
         help="none, median, hyperband, or halving: successive halving over weight points, "
         "a promoted point retrains from scratch (default: none, as measured: see README).",
     ),
@@ -71,12 +85,16 @@ HalvingMinStepsOpt = Annotated[
     ),
 ]
 ParamOpt = Annotated[
-    list[str] | None, typer.Option("--param", help="KEY=VALUE handed to the task as run.params.")
+    list[str] | None,
+    typer.Option(
+        "--param", metavar="KEY=VALUE", help="KEY=VALUE handed to the task as run.params."
+    ),
 ]
 NJobsOpt = Annotated[
     int | None,
     typer.Option(
         "--n-jobs",
+        metavar="N",
         help="Trials at once on this machine, each in a worker process (default: one per "
         "device slot on GPUs, 1 on the CPU).",
     ),
@@ -91,7 +109,11 @@ DevicesOpt = Annotated[
 ]
 TrialTimeoutOpt = Annotated[
     float | None,
-    typer.Option("--trial-timeout", help="Stop and fail a trial that runs longer (seconds)."),
+    typer.Option(
+        "--trial-timeout",
+        metavar="SECONDS",
+        help="Stop and fail a trial that runs longer (seconds).",
+    ),
 ]
 InProcessOpt = Annotated[
     bool,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
@@ -20,7 +20,13 @@ from weightsearch.errors import WeightsearchError
 from weightsearch.points import FixedPoints, Point
 from weightsearch.session import Outcome, ProgressFactory, Session, StudyPlan, run_study
 from weightsearch.storage import StorageHandle
-from weightsearch.study import best_trials, load_existing_study
+from weightsearch.study import (
+    DEFINITION_ATTR,
+    StudyDefinition,
+    best_trials,
+    listed_names,
+    load_existing_study,
+)
 from weightsearch.task import load_task
 
 DEFAULT_METHODS = ("equal", "uncertainty", "gradnorm", "mgda")
@@ -45,6 +51,7 @@ def run_compare(
             power-scale study in the same storage, as contenders ``static:STUDY[#k]``.
         method_args: hyperparameters per method, from ``--method-arg``.
     """
+    session.start_workers()
     task = load_task(session.task)
     args = {name: dict(values) for name, values in (method_args or {}).items()}
     _check_methods(methods, args, task.losses)
@@ -60,20 +67,10 @@ def run_compare(
         "method_args": args,
     }
     definition = session.definition(task, "compare", space)
-    names = list(contenders)
+    # Seed-major order: a stopped or timed-out run still has every method on its first seeds.
+    choices = _method_choices(storage.storage, session.study_name("compare")) or list(contenders)
     points = [
-        Point(
-            key=json.dumps({"method": name, "seed": seed}, sort_keys=True),
-            weights=weights,
-            params={records.METHOD_PARAM: name, records.SEED_PARAM: seed},
-            distributions={
-                records.METHOD_PARAM: CategoricalDistribution(names),
-                records.SEED_PARAM: IntDistribution(0, max(definition.seeds)),
-            },
-            method=method,
-            seeds=(seed,),
-        )
-        # Seed-major order: a stopped or timed-out run still has every method on its first seeds.
+        _contender_point(name, method, weights, seed, choices, definition.seeds)
         for seed in definition.seeds
         for name, (method, weights) in contenders.items()
     ]
@@ -83,8 +80,75 @@ def run_compare(
         FixedPoints(points, session.n_trials, retry_failed=True),
         method_args=args,
         storage=storage,
+        grows=comparison_grows,
+        timed=True,
     )
     return run_study(session, task, plan, progress)
+
+
+def _contender_point(
+    name: str,
+    method: str,
+    weights: dict[str, float],
+    seed: int,
+    choices: Sequence[str],
+    seeds: Sequence[int],
+) -> Point:
+    """The trial of one contender on one seed; its method is a parameter where it can be."""
+    params: dict[str, Any] = {records.SEED_PARAM: seed}
+    distributions: dict[str, BaseDistribution] = {
+        records.SEED_PARAM: IntDistribution(0, max(seeds))
+    }
+    attrs: dict[str, Any] = {}
+    if name in choices:
+        params[records.METHOD_PARAM] = name
+        distributions[records.METHOD_PARAM] = CategoricalDistribution(list(choices))
+    else:
+        attrs[records.METHOD_ATTR] = name  # added to an existing comparison: see records
+    return Point(
+        key=json.dumps({"method": name, "seed": seed}, sort_keys=True),
+        weights=weights,
+        params=params,
+        distributions=distributions,
+        method=method,
+        seeds=(seed,),
+        attrs=attrs,
+    )
+
+
+def _method_choices(storage: BaseStorage, name: str) -> list[str] | None:
+    """The contenders an existing comparison's method parameter can hold (None: no trial yet)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    for trial in storage.get_all_trials(study_id, deepcopy=False):
+        distribution = trial.distributions.get(records.METHOD_PARAM)
+        if isinstance(distribution, CategoricalDistribution):
+            return [str(choice) for choice in distribution.choices]
+    return None
+
+
+def comparison_grows(stored: StudyDefinition, wanted: StudyDefinition) -> bool:
+    """Whether ``wanted`` is the ``stored`` comparison with more contenders or seeds.
+
+    Every stored contender must be in ``wanted`` with the same method, weights and method
+    arguments, and the stored seeds must be the first of ``wanted``'s; then the runs the study
+    has are reused and only the new (contender, seed) pairs run. Anything else (a contender or
+    seed left out, changed arguments, another task or objective) is a different experiment.
+    """
+    old, new = stored.to_json(), wanted.to_json()
+    old_space, new_space = old.pop("space"), new.pop("space")
+    old_seeds, new_seeds = old.pop("seeds"), new.pop("seeds")
+    if stored.kind != "compare" or old != new or new_seeds[: len(old_seeds)] != old_seeds:
+        return False
+    old_contenders = old_space.pop("contenders", {})
+    new_contenders = new_space.pop("contenders", {})
+    old_args, new_args = old_space.pop("method_args", {}), new_space.pop("method_args", {})
+    return old_space == new_space and all(
+        new_contenders.get(name) == contender and new_args.get(name, {}) == old_args.get(name, {})
+        for name, contender in old_contenders.items()
+    )
 
 
 def _check_methods(
@@ -141,6 +205,7 @@ def static_contenders(
             f"--static takes STUDY or STUDY:K with K >= 1, but got {spec!r}. Example: --static "
             "scales-grid:3"
         )
+    _check_static_exists(storage, name)
     study, definition = load_existing_study(storage, name)
     if definition.kind not in ("grid", "power-scale"):
         raise WeightsearchError(
@@ -167,3 +232,20 @@ def static_contenders(
     if len(best) == 1:
         return {f"static:{name}": records.weights(best[0])}
     return {f"static:{name}#{k}": records.weights(t) for k, t in enumerate(best, start=1)}
+
+
+def _check_static_exists(storage: BaseStorage, name: str) -> None:
+    studies = storage.get_all_studies()
+    if any(s.study_name == name for s in studies):
+        return
+    searches = [
+        s.study_name
+        for s in sorted(studies, key=lambda s: s.study_name)
+        if isinstance(data := s.user_attrs.get(DEFINITION_ATTR), dict)
+        and data.get("kind") in ("grid", "power-scale")
+    ]
+    raise WeightsearchError(
+        f"--static study {name!r} does not exist in this storage; its grid and power-scale "
+        f"studies: {listed_names(searches)}.\nName one of them, or run a grid or power-scale "
+        "search first."
+    )

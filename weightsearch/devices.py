@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -94,10 +95,24 @@ def discover() -> Machine:
     fake = os.environ.get(FAKE_CUDA_DEVICES_ENV)
     if fake is not None:
         return Machine(cuda=int(fake))
+    if not _may_have_gpus():
+        return Machine(cuda=0)
     import torch
 
     mps = torch.backends.mps.is_available()
     return Machine(cuda=torch.cuda.device_count(), mps=mps)
+
+
+def _may_have_gpus() -> bool:
+    """False where no GPU driver can be loaded, known without importing torch (seconds).
+
+    On Linux, CUDA needs NVIDIA's kernel driver (``/proc/driver/nvidia``) and ROCm's builds of
+    torch.cuda AMD's (``/dev/kfd``); without either, torch would count 0 devices. Elsewhere
+    (macOS's MPS, Windows) only torch can tell.
+    """
+    if not sys.platform.startswith("linux"):
+        return True
+    return os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/kfd")
 
 
 def device_slots(

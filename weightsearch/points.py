@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import optuna
@@ -45,6 +45,8 @@ class Point:
         rung: the ``--pruner halving`` rung this trial trains to (None: no halving), written on
             the trial as the user attr ``rung`` when it is claimed.
         max_steps: stop training after this many ``run.report`` steps (None: run to the end).
+        attrs: user attrs the trial shows besides its parameters (values that are no part of
+            the sampler's search space, such as a power-scale point's weights).
     """
 
     key: str
@@ -55,6 +57,7 @@ class Point:
     seeds: tuple[int, ...] | None = None
     rung: int | None = None
     max_steps: int | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 class PointSource(Protocol):
@@ -322,6 +325,7 @@ def create_running_trial(study: optuna.Study, point: Point, owner: dict[str, Any
 def claim_attrs(point: Point, owner: dict[str, Any]) -> dict[str, Any]:
     """The user attrs that mark a trial as a point's, claimed by ``owner`` (and its rung)."""
     attrs: dict[str, Any] = {
+        **point.attrs,
         records.WEIGHTS: dict(point.weights),
         records.CLAIM: {"point": point.key, **owner},
     }

@@ -37,8 +37,11 @@ RUNG = "rung"
 # The study user attr of a --pruner halving study: factor, min_steps (as given, None: the
 # default), full_steps and rungs; written once the task's full length is known.
 HALVING = "halving"
-# The method of a compare trial is one of its parameters; weight searches train "static".
+# The method of a compare trial is one of its parameters; weight searches train "static". A
+# contender added to an existing comparison can't be a new choice of that parameter (Optuna fixes
+# a categorical's choices per study): its trials hold the method in a user attr of the same name.
 METHOD_PARAM = "method"
+METHOD_ATTR = "method"
 SEED_PARAM = "seed"
 
 
@@ -63,7 +66,7 @@ def weights(trial: FrozenTrial) -> dict[str, float]:
 
 
 def method(trial: FrozenTrial) -> str:
-    return str(trial.params.get(METHOD_PARAM, "static"))
+    return str(trial.params.get(METHOD_PARAM, trial.user_attrs.get(METHOD_ATTR, "static")))
 
 
 def values(trial: FrozenTrial) -> dict[str, float]:

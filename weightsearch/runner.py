@@ -44,6 +44,18 @@ class Progress(Protocol):
     def stop(self) -> None: ...
 
 
+class StopSignal(KeyboardInterrupt):
+    """A signal that stops the command as Ctrl-C does (a batch scheduler's SIGTERM).
+
+    Attributes:
+        name: the signal's name, recorded on the trials it interrupted.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 class Interrupted(Exception):
     """The user pressed Ctrl-C; running trials were failed as interrupted.
 
@@ -69,6 +81,8 @@ class RunOptions:
             start and easy to debug, but a crash of the user's code ends the command).
         devices: the device of each job's worker, used in turn when fewer than ``n_jobs``
             (see :func:`weightsearch.devices.device_slots`).
+        timed: trials' times are compared (compare's s/run): workers import what torch loads at
+            first use before their first trial, which would otherwise pay it.
     """
 
     seeds: tuple[int, ...] = (0,)
@@ -79,6 +93,7 @@ class RunOptions:
     trial_timeout: float | None = None
     in_process: bool = False
     devices: tuple[Device, ...] = (CPU,)
+    timed: bool = False
 
 
 # A coordinator refreshes the heartbeat of its running trials this often (well within
@@ -165,13 +180,17 @@ class Runner:
                         slot.join(0.2)
             if errors:
                 raise errors[0]
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self._stop.set()
             for worker in self._workers:
                 worker.close()  # a busy worker is killed, which frees its slot thread
             for slot in slots:
                 slot.join(10)
-            self._fail_own_running_trials("interrupted by the user (Ctrl-C)")
+            self._fail_own_running_trials(
+                f"interrupted by {exc.name}"
+                if isinstance(exc, StopSignal)
+                else "interrupted by the user (Ctrl-C)"
+            )
             raise Interrupted() from None
         finally:
             self._stop.set()
@@ -185,12 +204,14 @@ class Runner:
         """A worker on ``device``, the device, and its name as the worker's task sees it."""
         if self.options.in_process:
             # No pinning in this process: the task sees every device, named as here.
-            worker: Worker = InProcessWorker(self.task)
+            worker: Worker = InProcessWorker(self.task, warm_up=self.options.timed)
             seen = device.torch_name
         else:
             threads = worker_threads(self.options.n_jobs)
             pin = device.environment(os.environ)
-            worker = ProcessWorker(self.task_ref, threads, self.options.trial_timeout, pin)
+            worker = ProcessWorker(
+                self.task_ref, threads, self.options.trial_timeout, pin, warm_up=self.options.timed
+            )
             seen = device.worker_name
         self._workers.append(worker)
         return worker, device, seen

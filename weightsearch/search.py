@@ -50,6 +50,7 @@ def run_grid(
 
     Every distinct weight vector runs once, with every seed; re-running resumes.
     """
+    session.start_workers()
     task = load_task(session.task)
     try:
         weights = sum_to_one_grid(task.losses, multipliers, vary=vary, base=base)
@@ -103,6 +104,7 @@ def run_power_scale(
     The anchor loss keeps weight 1, every other loss gets ``base ** n``. With the grid sampler
     every integer point runs once; a model-based sampler proposes points up to ``--n-trials``.
     """
+    session.start_workers()
     task = load_task(session.task)
     try:
         space = power_scale_space(
@@ -151,8 +153,10 @@ def _power_scale_definition(space: PowerScaleSpace) -> dict[str, Any]:
 def power_point(space: PowerScaleSpace, exponents: Mapping[str, float]) -> Point:
     """The point of a power-scale space at ``exponents``: trains with the raw weights.
 
-    Its parameters are the exponents (what the sampler searches); reports also show its weights
-    normalised to sum 1, comparable with grid studies.
+    Its parameters are the exponents (what the sampler searches). Its weights, normalised to sum
+    1 as in grid studies, are user attrs ``w_<loss>`` that optuna-dashboard shows beside them:
+    as parameters they would enter the search space that TPE, CMA-ES and GP model, though no
+    trial ever suggests them.
     """
     low, high = space.exponents
     raw = space.raw_weights(exponents)
@@ -166,6 +170,7 @@ def power_point(space: PowerScaleSpace, exponents: Mapping[str, float]) -> Point
         weights=raw,
         params={exponent_param(name): exponents[name] for name in space.scaled},
         distributions={exponent_param(name): distribution for name in space.scaled},
+        attrs={weight_param(name): w / sum(raw.values()) for name, w in raw.items()},
     )
 
 

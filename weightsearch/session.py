@@ -24,6 +24,7 @@ from weightsearch.samplers import make_pruner
 from weightsearch.storage import StorageHandle
 from weightsearch.study import Objective, StudyDefinition, open_study
 from weightsearch.task import Task, task_stem
+from weightsearch.worker import start_worker_server
 
 ProgressFactory = Callable[[StudyDefinition], Progress]
 
@@ -106,6 +107,15 @@ class Session:
         """``--halving-factor`` and ``--halving-min-steps``, checked."""
         return HalvingOptions(self.halving_factor, self.halving_min_steps)
 
+    def start_workers(self) -> None:
+        """Unless trials run in this process, start what workers start from, in the background."""
+        if not self.in_process:
+            start_worker_server()
+
+    def study_name(self, kind: str) -> str:
+        """The study this session's command of ``kind`` runs: ``--study``, or its default."""
+        return self.study or f"{task_stem(self.task)}-{kind}"
+
     def definition(self, task: Task, kind: str, space: dict[str, Any]) -> StudyDefinition:
         """The definition this session's study of ``kind`` must hold; checks the objectives."""
         names = list(self.objectives) or [next(iter(task.metrics))]
@@ -152,6 +162,9 @@ class StudyPlan:
         default_pruner: the pruner when the session names none.
         method_args: ``--method-arg`` values per method.
         storage: the storage, when the command has opened it already.
+        grows: whether an existing study's definition may grow into this one (see
+            :func:`~weightsearch.study.open_study`).
+        timed: whether trials' run times are compared (see ``RunOptions.timed``).
     """
 
     definition: StudyDefinition
@@ -160,6 +173,8 @@ class StudyPlan:
     default_pruner: str = "none"
     method_args: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     storage: StorageHandle | None = None
+    grows: Callable[[StudyDefinition, StudyDefinition], bool] | None = None
+    timed: bool = False
 
 
 def run_study(
@@ -170,9 +185,10 @@ def run_study(
     Raises:
         Interrupted: on Ctrl-C, with ``outcome`` set to the study as far as it got.
     """
+    session.start_workers()
     storage = plan.storage or StorageHandle.open(session.storage)
     definition = plan.definition
-    name = session.study or f"{task_stem(session.task)}-{definition.kind}"
+    name = session.study_name(definition.kind)
     pruner_name = session.pruner or plan.default_pruner
     notes = []
     if len(definition.objectives) > 1 and pruner_name not in ("none", "halving") and session.pruner:
@@ -183,7 +199,14 @@ def run_study(
         source = halving_source(source, session.halving(), definition.objectives)
     # Commands starting together would otherwise race to create the study.
     with storage.lock(name):
-        study = open_study(storage.storage, name, definition, sampler=plan.sampler, pruner=pruner)
+        study = open_study(
+            storage.storage,
+            name,
+            definition,
+            sampler=plan.sampler,
+            pruner=pruner,
+            grows=plan.grows,
+        )
     options = RunOptions(
         seeds=definition.seeds,
         params=dict(session.params or {}),
@@ -193,6 +216,7 @@ def run_study(
         in_process=session.in_process,
         devices=session.device_slots,
         method_args={method: dict(args) for method, args in plan.method_args.items()},
+        timed=plan.timed,
     )
     objectives = [o.name for o in definition.objectives]
     bar = progress(definition) if progress else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from weightsearch.errors import WeightsearchError
 from weightsearch.task import Direction, resolve_reference
 
 DEFINITION_ATTR = "weightsearch"
+# Error messages list at most this many study names.
+_NAMES_SHOWN = 10
 # Another process may have created the study a moment ago and not yet written its definition.
 _DEFINITION_WAIT_S = 10.0
 
@@ -97,8 +100,13 @@ def open_study(
     definition: StudyDefinition,
     sampler: optuna.samplers.BaseSampler | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
+    grows: Callable[[StudyDefinition, StudyDefinition], bool] | None = None,
 ) -> optuna.Study:
     """Create the study, or load it and check that it holds the same definition.
+
+    Args:
+        grows: whether a stored definition may become the new one, keeping its trials (a
+            comparison given more contenders or seeds); the study then stores the new one.
 
     Raises:
         WeightsearchError: the study exists with another definition, or was not made by
@@ -111,7 +119,11 @@ def open_study(
         )
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
-        check_definition(name, _stored_definition(study, name), definition)
+        stored = _stored_definition(study, name)
+        if stored != definition and grows is not None and grows(stored, definition):
+            study.set_user_attr(DEFINITION_ATTR, definition.to_json())
+        else:
+            check_definition(name, stored, definition)
         return study
     study.set_metric_names([o.name for o in definition.objectives])
     study.set_user_attr(DEFINITION_ATTR, definition.to_json())
@@ -127,16 +139,24 @@ def load_existing_study(storage: BaseStorage, name: str) -> tuple[optuna.Study, 
     try:
         study = optuna.load_study(storage=storage, study_name=name)
     except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        known = ", ".join(names[:10]) or "none"
+        names = [s.study_name for s in storage.get_all_studies()]
         raise WeightsearchError(
-            f"no study named {name!r} in this storage (studies there: {known}). "
+            f"no study named {name!r} in this storage (studies there: {listed_names(names)}). "
             "Check --study and --storage."
         ) from None
     data = study.user_attrs.get(DEFINITION_ATTR)
     if not isinstance(data, dict):
         raise WeightsearchError(f"study {name!r} was not made by weightsearch.")
     return study, StudyDefinition.from_json(data)
+
+
+def listed_names(names: list[str]) -> str:
+    """Study names for an error message: the first few, then how many more there are."""
+    if not names:
+        return "none"
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    more = len(names) - _NAMES_SHOWN
+    return shown if more <= 0 else f"{shown} ... and {more} more (weightsearch studies lists them)"
 
 
 def check_definition(name: str, stored: StudyDefinition, wanted: StudyDefinition) -> None:

@@ -10,6 +10,7 @@ failed trial, starting a fresh child for the next job.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,9 @@ from weightsearch.task import Task, load_task
 
 # How long a new worker may take to import torch and the task before its first job.
 _START_TIMEOUT_S = 300.0
+# What torch imports at its first optimizer step, not at ``import torch``: its compiler stack
+# (torch._dynamo, sympy), about 2 s. A worker that will be timed imports it before its first job.
+_FIRST_USE_MODULES = ("torch._dynamo",)
 
 
 class Worker(Protocol):
@@ -42,11 +46,14 @@ class Worker(Protocol):
 class InProcessWorker:
     """Runs jobs in the coordinator's own process (``--in-process``)."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, warm_up: bool = False) -> None:
         self.task = task
+        self.warm_up = warm_up
 
     def prepare(self) -> None:
-        pass
+        if self.warm_up:
+            load_first_use_modules()
+            self.warm_up = False
 
     def run(self, job: Job, report: Reporter) -> JobResult:
         return execute_job(self.task, job, report)
@@ -66,6 +73,8 @@ class ProcessWorker:
         trial_timeout: a job running longer than this many seconds is stopped and failed.
         pin: variables set in the child's environment on top of this process's, before the
             child first touches CUDA: its device (:meth:`weightsearch.devices.Device.environment`).
+        warm_up: import what torch loads at first use before the first job, so that the first
+            job's time is comparable with the others' (compare's s/run).
     """
 
     def __init__(
@@ -74,11 +83,13 @@ class ProcessWorker:
         threads: int | None,
         trial_timeout: float | None = None,
         pin: Mapping[str, str] | None = None,
+        warm_up: bool = False,
     ) -> None:
         self.task_ref = task_ref
         self.threads = threads
         self.trial_timeout = trial_timeout
         self.pin = dict(pin or {})
+        self.warm_up = warm_up
         self._context = _start_method()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -89,7 +100,7 @@ class ProcessWorker:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
             target=_serve,
-            args=(self.task_ref, self.threads, {**os.environ, **self.pin}, child),
+            args=(self.task_ref, self.threads, {**os.environ, **self.pin}, child, self.warm_up),
             daemon=True,
         )
         self._process.start()
@@ -226,6 +237,20 @@ def _start_method() -> Any:
     return context
 
 
+def start_worker_server() -> None:
+    """Start the process that workers fork from now, without waiting for it to be ready.
+
+    The server imports torch (seconds); started at the top of a command, that import runs while
+    the command loads the task and opens the study rather than after it, when the first worker
+    is needed. Nothing to do where workers are spawned.
+    """
+    context = _start_method()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _adopt_environment(environment: Mapping[str, str]) -> None:
     """Make this process's environment the coordinator's as it was when the worker started.
 
@@ -239,8 +264,19 @@ def _adopt_environment(environment: Mapping[str, str]) -> None:
     os.environ.update(environment)
 
 
+def load_first_use_modules() -> None:
+    """Import what torch otherwise imports inside the first trial (see ``_FIRST_USE_MODULES``)."""
+    for name in _FIRST_USE_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def _serve(
-    task_ref: str, threads: int | None, environment: Mapping[str, str], conn: Connection
+    task_ref: str,
+    threads: int | None,
+    environment: Mapping[str, str],
+    conn: Connection,
+    warm_up: bool = False,
 ) -> None:
     """The child's loop: load the task once, then run jobs until told to stop."""
     # Ctrl-C reaches the whole process group; the coordinator alone decides what it means.
@@ -253,6 +289,8 @@ def _serve(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    if warm_up:
+        load_first_use_modules()
     try:
         task: Task | None = load_task(task_ref)
         load_error = None

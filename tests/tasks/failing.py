@@ -24,3 +24,13 @@ def always_fails(run: ws.Run) -> dict[str, float]:
 def refuses_its_setup(run: ws.Run) -> dict[str, float]:
     # As an integration does when the user's module gives losses named other than the task's.
     raise WeightsearchError("losses named x, y don't match the task's a, b, c. Rename them.")
+
+
+@ws.task(losses=["a", "b", "c"], metrics={"score": "minimize"})
+def two_reasons(run: ws.Run) -> dict[str, float]:
+    # On the 1,2 grid: c > 0.35 at three points, else b > 0.35 at two, two points complete.
+    if run.weights["c"] > 0.35:
+        raise ValueError("c is too large")
+    if run.weights["b"] > 0.35:
+        raise RuntimeError("b is too large")
+    return {"score": run.weights["a"]}

@@ -23,6 +23,7 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
     ``repeats`` the sampler's proposals of trained points, answered from the record of trial
     ``repeat_of`` without training. ``seed_noise`` says whether the runner-up is within the
     best's seed noise (:mod:`weightsearch.report.noise`; None with one seed).
+    ``failures`` the distinct reasons trials failed (see :func:`failure_summary`).
     A compare study also has ``methods`` (statistics per contender) and ``verdicts`` (one
     sentence per objective on the best contender against ``equal``). A ``--pruner halving``
     study has ``halving`` (factor, rungs' steps) and a ``rung`` per trial: the index of the rung
@@ -52,6 +53,7 @@ def build_report(study: optuna.Study, definition: StudyDefinition) -> dict[str, 
         "repeats": repeats,
         "seed_noise": seed_noise(best, complete, definition),
     }
+    report["failures"] = failure_summary(report["trials"])
     halving = study.user_attrs.get(records.HALVING)
     if isinstance(halving, dict):
         report["halving"] = {"factor": halving["factor"], "rungs": list(halving["rungs"])}
@@ -139,3 +141,22 @@ def halving_line(report: dict[str, Any]) -> str | None:
         for i, (steps, n) in enumerate(zip(halving["rungs"], reached, strict=True))
     )
     return f"halving (factor {halving['factor']}): {rungs}; the best is chosen at full length"
+
+
+def failure_summary(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Why trials failed: one entry per distinct reason, the most frequent first.
+
+    Each entry: ``error`` (the first line of the trial's error), ``count`` and ``trials`` (their
+    numbers, ascending).
+    """
+    by_reason: dict[str, list[int]] = {}
+    for trial in trials:
+        if trial["state"] == "FAIL":
+            text = str(trial.get("error") or "failed").strip()
+            reason = text.splitlines()[0] if text else "failed"
+            by_reason.setdefault(reason, []).append(trial["number"])
+    ordered = sorted(by_reason.items(), key=lambda item: (-len(item[1]), min(item[1])))
+    return [
+        {"error": reason, "count": len(numbers), "trials": sorted(numbers)}
+        for reason, numbers in ordered
+    ]

@@ -12,6 +12,7 @@ from weightsearch.report.summary import (
     describe_study,
     equivalent_command,
     exponent_losses,
+    failure_lines,
     is_numeric_column,
     metric_names,
     summary_table,
@@ -73,6 +74,12 @@ def markdown_report(report: dict[str, Any], definition: StudyDefinition) -> str:
         lines.append("")
         lines += [f"- {_md_escape(v)}" for v in verdicts]
     lines += ["", trial_counts(report["trials"]), "", cost_line(report), ""]
+    failures = failure_lines(report)
+    if failures:
+        lines += [
+            f"- {_md_escape(line.strip())}" if line.startswith(" ") else line for line in failures
+        ]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -87,7 +94,7 @@ def markdown_summary(report: dict[str, Any], definition: StudyDefinition) -> lis
         lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
     else:
         lines.append("No completed trial yet.")
-    if footnote:
+    if footnote and rows:
         lines += ["", f"_{_md_escape(footnote)}_"]
     return lines
 

@@ -14,6 +14,9 @@ from weightsearch.report.noise import noise_line
 from weightsearch.study import StudyDefinition
 
 _TOP = 10
+# Failure reasons, and trial numbers per reason, listed in full up to these counts.
+_REASONS_SHOWN = 5
+_NUMBERS_SHOWN = 10
 
 
 def summary_table(
@@ -76,6 +79,32 @@ def equivalent_command(definition: StudyDefinition, study_name: str) -> str:
         parts += ["--objective", objective.name]
     parts += ["--seeds", str(len(definition.seeds)), "--study", study_name]
     return " ".join(parts)
+
+
+def failure_lines(report: dict[str, Any]) -> list[str]:
+    """Why trials failed, one line per distinct reason: ``6 × ValueError: ... (trials 1, 3)``.
+
+    Empty when no trial failed; reasons beyond the first few are counted, not listed.
+    """
+    failures = report.get("failures", [])
+    if not failures:
+        return []
+    total = sum(f["count"] for f in failures)
+    lines = [f"{total} failed:"]
+    for failure in failures[:_REASONS_SHOWN]:
+        numbers = [str(n) for n in failure["trials"][:_NUMBERS_SHOWN]]
+        if failure["count"] > _NUMBERS_SHOWN:
+            numbers.append("...")
+        label = "trial" if failure["count"] == 1 else "trials"
+        lines.append(f"  {failure['count']} × {failure['error']} ({label} {', '.join(numbers)})")
+    hidden = failures[_REASONS_SHOWN:]
+    if hidden:
+        count = sum(f["count"] for f in hidden)
+        lines.append(
+            f"  ... and {len(hidden)} more reasons ({count} trials; --format csv lists each "
+            "trial's error)"
+        )
+    return lines
 
 
 def exponent_losses(report: dict[str, Any], definition: StudyDefinition) -> list[str]:

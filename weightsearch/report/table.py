@@ -15,7 +15,7 @@ from rich.text import Text
 
 from weightsearch.report.cost import cost_line
 from weightsearch.report.document import halving_line, trial_counts
-from weightsearch.report.summary import summary_table
+from weightsearch.report.summary import failure_lines, summary_table
 from weightsearch.study import StudyDefinition
 
 # Columns of text rather than numbers, drawn left-aligned.
@@ -25,6 +25,34 @@ _TEXT_COLUMNS = ("method", "dominated by static")
 def render_table(report: dict[str, Any], definition: StudyDefinition, console: Console) -> None:
     """Print the study's summary (top points, Pareto front, or ranked contenders) and counts."""
     title, header, rows, footnote = summary_table(report, definition)
+    trials = report["trials"]
+    if rows:
+        _print_summary(title, header, rows, footnote, definition, console)
+    elif not any(t["state"] == "COMPLETE" for t in trials):
+        console.print(Text(f"{report['study']} ({report['kind']}): no trial completed"))
+    for line in report.get("verdicts", []):
+        console.print(Text(line))
+    console.print(Text(trial_counts(trials)))
+    for line in failure_lines(report):
+        console.print(Text(line))
+    devices = Counter(t["device"] for t in trials if "device" in t)
+    if set(devices) - {"cpu"}:
+        ran = ", ".join(f"{name} {count}" for name, count in sorted(devices.items()))
+        console.print(Text(f"trials per device: {ran}"))
+    console.print(Text(cost_line(report)))
+    halving = halving_line(report)
+    if halving:
+        console.print(Text(halving))
+
+
+def _print_summary(
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    footnote: str,
+    definition: StudyDefinition,
+    console: Console,
+) -> None:
     objectives = {o.name for o in definition.objectives}
     table = Table(title=title, title_justify="left")
     for name in header:
@@ -37,18 +65,3 @@ def render_table(report: dict[str, Any], definition: StudyDefinition, console: C
         table.add_row(*row)
     console.print(table)
     console.print(Text(footnote))
-    for line in report.get("verdicts", []):
-        console.print(Text(line))
-    trials = report["trials"]
-    console.print(Text(trial_counts(trials)))
-    devices = Counter(t["device"] for t in trials if "device" in t)
-    if set(devices) - {"cpu"}:
-        ran = ", ".join(f"{name} {count}" for name, count in sorted(devices.items()))
-        console.print(Text(f"trials per device: {ran}"))
-    console.print(Text(cost_line(report)))
-    halving = halving_line(report)
-    if halving:
-        console.print(Text(halving))
-    failed = [t for t in trials if t["state"] == "FAIL"]
-    if failed and not any(t["state"] == "COMPLETE" for t in trials):
-        console.print(Text(f"first error (trial {failed[0]['number']}): {failed[0].get('error')}"))
