@@ -9,8 +9,7 @@ keeps alive (a model cached in a module global) is only freed with the process.
 from __future__ import annotations
 
 import gc
-
-import torch
+import sys
 
 HINT = (
     "out of device memory: train with a smaller batch (e.g. --param batch_size=...), or run "
@@ -24,7 +23,10 @@ def is_out_of_memory(exc: BaseException) -> bool:
     CUDA raises ``torch.OutOfMemoryError`` (``torch.cuda.OutOfMemoryError`` is the same class);
     MPS and older CUDA builds raise a ``RuntimeError`` saying "out of memory".
     """
-    if isinstance(exc, torch.OutOfMemoryError):
+    # A task that raised torch's error has imported torch: no import here (the coordinator,
+    # which imports this module, must not pay torch's import).
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
@@ -37,6 +39,9 @@ def release_memory() -> None:
     would initialise it here for nothing.
     """
     gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
     if torch.cuda.is_initialized():
         torch.cuda.empty_cache()
     if torch.backends.mps.is_available():
