@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -76,6 +77,17 @@ ARGS = {
         "full": [],
     },
     "parallel.py": {"smoke": ["--smoke"], "quick": ["--quick"], "full": []},
+    "amp_step_time.py": {
+        "smoke": ["--rounds", "4", "--methods", "equal,gradnorm"],
+        "quick": ["--quick"],
+        "full": [],
+    },
+    "overhead.py": {
+        "smoke": ["--pairs", "2", "--trials", "5"],
+        "quick": ["--pairs", "3"],
+        "full": [],
+    },
+    "startup.py": {"smoke": ["--pairs", "2"], "quick": ["--pairs", "5"], "full": []},
 }
 
 
@@ -197,6 +209,47 @@ def parallel_figures(output: str) -> list[Figure]:
                 )
             )
     return figures
+
+
+def amp_figures(output: str) -> list[Figure]:
+    """The rows of amp_step_time.py: each method's AMP step over its float32 step."""
+    row = re.compile(
+        r"^(?P<name>\S+)\s+(?P<kind>\S.*?)\s+[\d.]+\s+[\d.]+\s+(?P<ratio>[\d.]+)"
+        r"\s+(?P<interval>[\d.]+-[\d.]+)$"
+    )
+    return [
+        Figure(
+            name=f"{m['name']} ({m['kind']})",
+            ratio=m["ratio"],
+            baseline="its float32 step",
+            target="-",
+            verdict="-",
+            interval=m["interval"],
+        )
+        for m in map(row.match, output.splitlines())
+        if m
+    ]
+
+
+def paired_figures(baseline: str, output: str) -> list[Figure]:
+    """The ``paired.Ratio.line`` lines of overhead.py and startup.py, against ``baseline``."""
+    line = re.compile(
+        r"^\s+(?P<label>\S.*?): median (?P<ratio>[\d.]+)x \(95% CI (?P<interval>[\d.]+-[\d.]+)x, "
+        r"(?P<pairs>\d+) pairs; ours median (?P<ours>[\d.]+) s, baseline (?P<theirs>[\d.]+) s\)"
+        r"\s+target <= (?P<target>[\d.]+)x: (?P<verdict>met|missed|undecided)$"
+    )
+    return [
+        Figure(
+            name=f"{m['label']} ({m['pairs']} pairs, median {m['ours']} s vs {m['theirs']} s)",
+            ratio=m["ratio"],
+            baseline=baseline,
+            target=f"<= {m['target']}x",
+            verdict=m["verdict"],
+            interval=m["interval"],
+        )
+        for m in map(line.match, output.splitlines())
+        if m
+    ]
 
 
 def _at_least(value: str, target: str) -> str:
@@ -398,6 +451,36 @@ def run(size: str) -> list[Section]:
             "so cores are not the limit), and the per-trial time of weightsearch against a "
             "plain Optuna loop on the same no-op function and the same kind of storage.",
             parallel_figures,
+        ),
+        (
+            "amp_step_time.py",
+            "Mixed-precision step time",
+            "The step-time reference model (1 thread, CPU): forward under bf16 `torch.autocast` "
+            'plus `balancer.backward(losses, scaler=GradScaler("cpu"))`, as a ratio to the '
+            "same method's float32 step, interleaved in paired rounds, median CPU times, 95% "
+            "bootstrap interval. The `plain` row (`sum(losses)`, no balancer) is what autocast "
+            "and the scaler cost alone; CPU bf16 is not faster than float32 here, so these say "
+            "what AMP's bookkeeping costs on this CPU, not what a GPU gains. No target: context.",
+            amp_figures,
+        ),
+        (
+            "overhead.py",
+            "Whole-command overhead of the default (worker) mode",
+            "`weightsearch grid` over 115 points of a task that returns at once (worker mode, "
+            "and `--in-process`) against a plain Optuna script suggesting the same three "
+            "weights, both whole commands in fresh processes on a SQLite file of their own, "
+            "timed from start to exit (imports, opening the storage and starting the worker "
+            "count). Paired runs in alternating order; median ratio and the 95% t-interval of "
+            "the mean log ratio; met or missed only when the whole interval is on one side.",
+            partial(paired_figures, "plain Optuna script"),
+        ),
+        (
+            "startup.py",
+            "CLI start-up",
+            "Each `weightsearch` command in a fresh process against `optuna --help` in a fresh "
+            "process (`report` and `studies` on an existing SQLite study), paired in "
+            "alternating order, same statistics as the overhead section.",
+            partial(paired_figures, "optuna --help"),
         ),
     ]
     sections = []

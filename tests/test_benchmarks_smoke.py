@@ -56,6 +56,19 @@ PARALLEL = """\
   weightsearch 57.4 ms/trial, plain Optuna 22.5 ms/trial
   ratio 2.55x   target <= 1.3x
 """
+AMP = """\
+AMP (bf16 autocast + GradScaler) step time as a ratio to float32, 20 rounds
+method         kind                  fp32 ms   amp ms  ratio  95% interval
+plain          no balancer              1.95     2.17   1.11  1.08-1.14
+pcgrad         gradient-level           4.00     4.17   1.03  1.00-1.07
+"""
+PAIRED = """\
+CLI start-up against optuna --help, fresh processes
+  weightsearch --help: median 0.97x (95% CI 0.91-1.02x, 5 pairs; ours median 0.52 s, \
+baseline 0.54 s)   target <= 1x: undecided
+  weightsearch report: median 1.62x (95% CI 1.55-1.70x, 5 pairs; ours median 1.40 s, \
+baseline 0.86 s)   target <= 1.5x: missed
+"""
 
 
 def test_step_time_rows_are_read_against_their_own_baseline() -> None:
@@ -198,6 +211,25 @@ def test_parallel_figures_judge_only_what_has_a_target() -> None:
     assert (overhead.ratio, overhead.verdict) == ("2.55", "missed")
 
 
+def test_amp_rows_are_read_against_their_float32_step() -> None:
+    plain, pcgrad = run.amp_figures(AMP)
+    assert (plain.name, plain.ratio, plain.interval) == ("plain (no balancer)", "1.11", "1.08-1.14")
+    assert (pcgrad.name, pcgrad.ratio, pcgrad.interval) == (
+        "pcgrad (gradient-level)",
+        "1.03",
+        "1.00-1.07",
+    )
+    assert (pcgrad.baseline, pcgrad.verdict) == ("its float32 step", "-")
+
+
+def test_paired_lines_keep_ratio_interval_target_and_verdict() -> None:
+    helps, report = run.paired_figures("optuna --help", PAIRED)
+    assert helps.name == "weightsearch --help (5 pairs, median 0.52 s vs 0.54 s)"
+    assert (helps.ratio, helps.interval, helps.target) == ("0.97", "0.91-1.02", "<= 1x")
+    assert (helps.baseline, helps.verdict) == ("optuna --help", "undecided")
+    assert (report.ratio, report.target, report.verdict) == ("1.62", "<= 1.5x", "missed")
+
+
 @pytest.mark.slow
 def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     output = tmp_path / "BENCHMARKS.md"
@@ -223,6 +255,9 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
         "Step time of the balancing methods",
         "Search cost: samplers against the exhaustive grid",
         "Parallel trials and per-trial overhead",
+        "Mixed-precision step time",
+        "Whole-command overhead of the default (worker) mode",
+        "CLI start-up",
         "Cost growth of the sum-to-one grid",
     ]
     for section in sections[3:]:
@@ -237,3 +272,11 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     # The judged step-time rows carry their interval (equal and gradnorm in the smoke run).
     assert re.search(r"^\| equal \(loss\) \| [\d.]+x \([\d.]+-[\d.]+\) \|", text, re.MULTILINE)
     assert "K=3: grid points (55)" in text
+    # The paired whole-command figures keep their interval and a verdict on their target.
+    for command in ("default (worker)", "weightsearch --help", "weightsearch report"):
+        assert re.search(
+            rf"^\| {re.escape(command)} \(2 pairs, .*\) \| [\d.]+x \([\d.]+-[\d.]+\) \| .+ \| "
+            r"<= [\d.]+x \| (met|missed|undecided) \|$",
+            text,
+            re.MULTILINE,
+        ), command

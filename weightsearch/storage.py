@@ -22,10 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import sqlalchemy
-import sqlalchemy.exc
 from optuna.storages import BaseStorage
-from sqlalchemy.engine import make_url
 
 from weightsearch.errors import WeightsearchError
 
@@ -98,6 +95,8 @@ def open_storage(url: str) -> BaseStorage:
 
 def _open_server_storage(url: str) -> optuna.storages.RDBStorage:
     """Open a server database; commands on several machines may create its tables at once."""
+    import sqlalchemy.exc  # here, not at the top: --help and argument errors never need it
+
     attempt = 1
     while True:
         try:
@@ -131,6 +130,8 @@ _DRIVER_INSTALLS = {
 def _missing_driver_message(url: str, exc: ImportError) -> str:
     """Name the driver that ``url``'s dialect uses (SQLAlchemy's default when the URL names
     none) and the package that provides it."""
+    from sqlalchemy.engine import make_url
+
     shown = mask_password(url)
     missing = _missing_module(exc)
     try:
@@ -191,6 +192,7 @@ def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
     Readers no longer block the writer either. WAL needs a local disk (not NFS), which a SQLite
     file shared by one machine's processes has; several machines share a server database.
     """
+    import sqlalchemy
 
     @sqlalchemy.event.listens_for(storage.engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
@@ -253,6 +255,8 @@ def _process_lock(url: str, study_name: str, storage: BaseStorage) -> Iterator[N
             yield
         return
     if url.startswith("postgresql") and isinstance(storage, optuna.storages.RDBStorage):
+        import sqlalchemy
+
         lock_id = int.from_bytes(
             hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True
         )
