@@ -53,7 +53,18 @@ def test_spaces_import_neither_torch_nor_optuna(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["search", "session", "compare", "samplers", "points", "runner", "lost_trials"]
+    "name",
+    [
+        "search",
+        "session",
+        "compare",
+        "samplers",
+        "points",
+        "runner",
+        "recording",
+        "lost_trials",
+        "run",
+    ],
 )
 def test_search_core_imports_no_torch_at_import_time(name: str) -> None:
     assert not uses(top_level_modules(PACKAGE / f"{name}.py"), "torch")

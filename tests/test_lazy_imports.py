@@ -35,6 +35,7 @@ def _imports_torch(code: str) -> bool:
         "weightsearch.errors",
         "weightsearch.storage",
         "weightsearch.task",
+        "weightsearch.run",
         "weightsearch.study",
         "weightsearch.report",
         "weightsearch.cli",

@@ -11,7 +11,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "weightsearch"
 # What runs training: the reporting layer reads its results and never imports it.
-TRAINING = ("torch", "weightsearch.methods", "weightsearch.probe", "weightsearch.task")
+TRAINING = (
+    "torch",
+    "weightsearch.methods",
+    "weightsearch.probe",
+    "weightsearch.run",
+    "weightsearch.task",
+)
 READERS = sorted(
     path for folder in ("report", "stats") for path in (PACKAGE / folder).rglob("*.py")
 )

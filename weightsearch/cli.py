@@ -1,23 +1,31 @@
-"""The ``weightsearch`` command: one thin function per command, parsing only."""
+"""The ``weightsearch`` command: the search commands, the others' registration, the error boundary.
+
+grid, power-scale and compare are declared here; the commands that run no search are in
+:mod:`weightsearch.cli_inspect`, registered here in the order ``--help`` lists them.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
-import json
 import signal
 import sys
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import optuna
 import typer
 
-from weightsearch.cli_options import JsonOpt, ParamOpt, StorageOpt, TaskArg, search_command
+from weightsearch.cli_inspect import PROBE_STEPS as PROBE_STEPS  # kept importable from here
+from weightsearch.cli_inspect import (
+    dashboard,
+    list_methods,
+    probe,
+    report_study,
+    show_studies,
+)
+from weightsearch.cli_options import search_command
 from weightsearch.cli_output import EXIT_INTERRUPTED
-from weightsearch.cli_output import STDOUT as _stdout
 from weightsearch.cli_output import error as _error
 from weightsearch.cli_output import message as _message
 from weightsearch.errors import WeightsearchError
@@ -33,8 +41,7 @@ from weightsearch.search import (
 )
 from weightsearch.spaces import parse_base_weights, parse_multipliers
 from weightsearch.spaces.power_scale import parse_exponent_range
-from weightsearch.storage import mask_password, resolve_url
-from weightsearch.task import parse_params
+from weightsearch.storage import mask_password
 
 app = typer.Typer(
     help="Tune the loss weights of a multi-task model, and compare them with adaptive methods.",
@@ -45,8 +52,6 @@ app = typer.Typer(
 )
 
 EXIT_BAD_INPUT = 2
-# probe.DEFAULT_STEPS, which a test keeps equal: importing probe here would import torch.
-PROBE_STEPS = 20
 
 
 @search_command(app, "grid")
@@ -171,154 +176,11 @@ def compare(
     )
 
 
-@app.command()
-def probe(
-    task: TaskArg,
-    steps: Annotated[
-        int,
-        typer.Option(
-            metavar="N", help="Balancer steps to measure; the function is stopped after them."
-        ),
-    ] = PROBE_STEPS,
-    anchor: Annotated[
-        str | None,
-        typer.Option(
-            metavar="LOSS",
-            help="Loss at weight 1 in the suggested power-scale (default: the first).",
-        ),
-    ] = None,
-    base: Annotated[
-        float, typer.Option(metavar="M", help="Base m of the suggested weights m**n.")
-    ] = 10.0,
-    seed: Annotated[int, typer.Option(metavar="SEED", help="run.seed of the pass.")] = 0,
-    param: ParamOpt = None,
-    devices: Annotated[
-        str, typer.Option(help="Device of the pass: auto, cpu, mps or cuda:N (see grid --help).")
-    ] = "auto",
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print only the JSON document to stdout.")
-    ] = False,
-) -> None:
-    """One short pass with equal weights: each loss's scale, gradient norm and conflicts.
-
-    Runs the task's function until its balancer has measured --steps steps, then prints per
-    loss the mean loss, the norm of its gradient on the shared parameters, the cosines between
-    task gradients (negative: conflict), base weights that equalise the gradient norms (for
-    grid --base) and a power-scale exponent range around them (for power-scale --exponents).
-
-    \b
-    --json fields: task, losses, steps (measured); magnitude, grad_norm (loss -> mean);
-    cosine, conflict_rate (loss -> loss -> mean cosine or null, fraction of negative steps);
-    conflicts (list of {losses: [a, b], cosine}); suggested {base_weights (sum 1), anchor,
-    base, offsets (loss -> log_base(anchor norm / norm)), exponents ([LO, HI] or null)};
-    commands (grid, power-scale: command lines to paste).
-    """
-    # probe.py and its tables import torch: loaded here, not at every command's startup.
-    from weightsearch.probe import run_probe
-    from weightsearch.report.probe_table import render_probe
-
-    # With --json the task's own prints must not corrupt the document on stdout.
-    with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
-        result = run_probe(
-            task=task,
-            steps=steps,
-            anchor=anchor,
-            base=base,
-            seed=seed,
-            params=parse_params(param or ()),
-            devices=devices,
-        )
-    for note in result.notes:
-        _message(note)
-    if json_output:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-    else:
-        render_probe(result, _stdout)
-
-
-@app.command("methods")
-def list_methods(
-    json_output: JsonOpt = False,
-) -> None:
-    """List the balancing methods with their kind, reference and hyperparameters."""
-    from weightsearch.methods import describe
-    from weightsearch.report.methods_table import render_methods_table
-
-    infos = describe()
-    if json_output:
-        sys.stdout.write(json.dumps([info.to_dict() for info in infos], indent=2) + "\n")
-        return
-    render_methods_table(infos, _stdout)
-
-
-@app.command("report")
-def report_study(
-    study: Annotated[
-        str, typer.Argument(metavar="STUDY", help="Study name (see: weightsearch studies).")
-    ],
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format", metavar="FORMAT", help="table, json, csv, markdown or html (with plots)."
-        ),
-    ] = "table",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", metavar="FILE", help="Write to this file (html default: <study>.html here)."
-        ),
-    ] = None,
-    storage: StorageOpt = None,
-) -> None:
-    """Report on a study: a table, JSON, CSV, markdown, or an HTML page with plots."""
-    # The review modules load here, not at startup: plotly alone adds ~0.4 s to every command.
-    from weightsearch.report.render import render_report
-
-    written = render_report(study, fmt, url=resolve_url(storage), output=output, console=_stdout)
-    if written is not None:
-        _message(f"wrote the {fmt} report of {study!r} to {written.resolve()}")
-
-
-@app.command("studies")
-def show_studies(
-    storage: StorageOpt = None,
-    json_output: JsonOpt = False,
-) -> None:
-    """List the studies in the storage: kind, task, trials by state, best value."""
-    from weightsearch.report.studies import list_studies, open_for_review, render_studies_table
-
-    url = resolve_url(storage)
-    entries = list_studies(open_for_review(url))
-    if json_output:
-        sys.stdout.write(json.dumps(entries, indent=2) + "\n")
-        return
-    render_studies_table(entries, mask_password(url), _stdout)
-
-
-@app.command()
-def dashboard(
-    storage: StorageOpt = None,
-    host: Annotated[
-        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8080,
-) -> None:
-    """Start optuna-dashboard on the storage (Ctrl-C stops it)."""
-    from weightsearch.report.dashboard import INSTALL_HINT, dashboard_installed, serve
-    from weightsearch.report.studies import open_for_review
-
-    if not dashboard_installed():
-        raise WeightsearchError(f"optuna-dashboard is not installed. Install it: {INSTALL_HINT}")
-    url = resolve_url(storage)
-    open_for_review(url)
-    _message(
-        f"optuna-dashboard for {mask_password(url)} at http://{host}:{port}/dashboard/ "
-        "(Ctrl-C stops it)"
-    )
-    try:
-        serve(url, host=host, port=port)
-    except KeyboardInterrupt:
-        _message("dashboard stopped.")
+app.command()(probe)
+app.command("methods")(list_methods)
+app.command("report")(report_study)
+app.command("studies")(show_studies)
+app.command()(dashboard)
 
 
 def _parsed(parse: Callable[[Any], Any], text: Any) -> Any:

@@ -73,13 +73,16 @@ PrunerOpt = Annotated[
 HalvingFactorOpt = Annotated[
     int,
     typer.Option(
-        "--halving-factor", help="With --pruner halving: one point in this many goes up a rung."
+        "--halving-factor",
+        metavar="N",
+        help="With --pruner halving: one point in this many goes up a rung.",
     ),
 ]
 HalvingMinStepsOpt = Annotated[
     int | None,
     typer.Option(
         "--halving-min-steps",
+        metavar="N",
         help="With --pruner halving: run.report steps of the lowest rung (default: half the "
         "task's length, learned from its first trial).",
     ),
@@ -103,6 +106,7 @@ DevicesOpt = Annotated[
     str,
     typer.Option(
         "--devices",
+        metavar="DEVICES",
         help="auto (every CUDA GPU, else MPS, else the CPU), cpu, or a list like cuda:0,cuda:1 "
         "or 0,1: one worker per listed device; list a device twice for two trials on it.",
     ),
@@ -154,25 +158,15 @@ def _shared_options(
     devices: DevicesOpt = "auto",
     retry_failed: RetryFailedOpt = False,
 ) -> Session:
-    """The options grid, power-scale and compare share, as the session they describe."""
-    return Session(
-        task=task,
-        study=study,
-        storage=storage,
-        objectives=objective or (),
-        seeds=seeds,
-        n_trials=n_trials,
-        timeout=timeout,
-        pruner=pruner,
-        halving_factor=halving_factor,
-        halving_min_steps=halving_min_steps,
-        params=parse_params(param or ()),
-        n_jobs=n_jobs,
-        trial_timeout=trial_timeout,
-        in_process=in_process,
-        devices=devices,
-        retry_failed=retry_failed,
-    )
+    """The options grid, power-scale and compare share, as the session they describe.
+
+    Each option bears the name of the session's field, but for the repeatable --objective and
+    --param, which become ``objectives`` and the parsed ``params``.
+    """
+    options = dict(locals())
+    objectives = options.pop("objective") or ()
+    params = parse_params(options.pop("param") or ())
+    return Session(objectives=objectives, params=params, **options)
 
 
 def _output_options(json_output: JsonOpt = False, quiet: QuietOpt = False) -> None:

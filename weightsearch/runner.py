@@ -15,7 +15,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,10 +25,11 @@ from optuna.trial import FrozenTrial, TrialState
 from weightsearch import records
 from weightsearch.devices import CPU, Device
 from weightsearch.errors import WeightsearchError
-from weightsearch.jobs import Job, JobResult
+from weightsearch.jobs import Job
 from weightsearch.lost_trials import fail_trial, process_owner, reap_lost_trials
 from weightsearch.optuna_internals import trial_id
 from weightsearch.points import Point, PointSource
+from weightsearch.recording import record_result, trained_steps
 from weightsearch.storage import StorageHandle
 from weightsearch.task import Task
 from weightsearch.worker import InProcessWorker, ProcessWorker, Worker, worker_threads
@@ -157,29 +158,9 @@ class Runner:
         started = time.monotonic()
         heartbeat = threading.Thread(target=self._beat, daemon=True)
         heartbeat.start()
-        errors: list[BaseException] = []
         slots: list[threading.Thread] = []
         try:
-            devices = self.options.devices
-            if self.options.n_jobs == 1:
-                self._slot(source, *self._new_worker(devices[0]), started, errors)
-            else:
-                workers = [
-                    self._new_worker(devices[i % len(devices)]) for i in range(self.options.n_jobs)
-                ]
-                slots = [
-                    threading.Thread(
-                        target=self._slot, args=(source, *worker, started, errors), daemon=True
-                    )
-                    for worker in workers
-                ]
-                for slot in slots:
-                    slot.start()
-                for slot in slots:
-                    while slot.is_alive():
-                        slot.join(0.2)
-            if errors:
-                raise errors[0]
+            self._run_slots(source, started, slots)
         except KeyboardInterrupt as exc:
             self._stop.set()
             for worker in self._workers:
@@ -199,6 +180,36 @@ class Runner:
             if self.progress:
                 self.progress.stop()
         return self._count
+
+    def _run_slots(
+        self, source: PointSource, started: float, slots: list[threading.Thread]
+    ) -> None:
+        """Run every slot to its end: in this thread for one job, else one thread each.
+
+        ``slots`` receives the threads as they start, so that an interrupt can wait for them; the
+        first error a slot met is raised here.
+        """
+        errors: list[BaseException] = []
+        devices = self.options.devices
+        if self.options.n_jobs == 1:
+            self._slot(source, *self._new_worker(devices[0]), started, errors)
+        else:
+            workers = [
+                self._new_worker(devices[i % len(devices)]) for i in range(self.options.n_jobs)
+            ]
+            slots.extend(
+                threading.Thread(
+                    target=self._slot, args=(source, *worker, started, errors), daemon=True
+                )
+                for worker in workers
+            )
+            for slot in slots:
+                slot.start()
+            for slot in slots:
+                while slot.is_alive():
+                    slot.join(0.2)
+        if errors:
+            raise errors[0]
 
     def _new_worker(self, device: Device) -> tuple[Worker, Device, str]:
         """A worker on ``device``, the device, and its name as the worker's task sees it."""
@@ -289,7 +300,8 @@ class Runner:
         if self._stop.is_set():
             return  # interrupted: the trial is failed as such by run()
         try:
-            frozen = self._record(trial, point, result, trained_steps(job.seeds, reports, result))
+            steps = trained_steps(job.seeds, reports, result)
+            frozen = record_result(self.study, trial, self.objectives, point, result, steps)
         except optuna.exceptions.UpdateFinishedTrialError:
             return  # another process took it for lost (no heartbeat); its point runs again
         finally:
@@ -324,51 +336,5 @@ class Runner:
                     # The trial finished meanwhile, or the storage hiccuped: the next beat retries.
                     continue
 
-    def _record(
-        self, trial: optuna.Trial, point: Point, result: JobResult, steps: int
-    ) -> FrozenTrial:
-        run: dict[str, Any] = {
-            "seeds": {str(s): v for s, v in result.seed_values.items()},
-            "seconds": round(result.seconds, 4),
-            "steps": steps,
-            "reports": result.reports,
-        }
-        # Adaptive methods end with other weights than they started with; static ones don't.
-        if any(w != point.weights for w in result.final_weights.values()):
-            run["final_weights"] = {str(s): w for s, w in result.final_weights.items()}
-        if any(result.curves.values()):
-            run["curves"] = {str(s): c for s, c in result.curves.items()}
-        if any(result.weight_trajectories.values()):
-            run["trajectories"] = {str(s): t for s, t in result.weight_trajectories.items()}
-        trial.set_user_attr(records.RUN, run)
-        if result.seed_values:  # a trial stopped at its halving rung has values too
-            means = _mean_metrics(result.seed_values.values())
-            trial.set_user_attr(records.VALUES, means)
-        if result.state == "COMPLETE":
-            return self.study.tell(trial, [means[name] for name in self.objectives])
-        if result.error is not None:
-            trial.set_user_attr(records.ERROR, result.error)
-            trial.set_user_attr(records.TRACEBACK, result.traceback)
-        state = TrialState.PRUNED if result.state == "PRUNED" else TrialState.FAIL
-        return self.study.tell(trial, state=state)
-
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def trained_steps(seeds: Sequence[int], reports: Sequence[int], result: JobResult) -> int:
-    """The training a trial cost, summed over its seeds: its ``run.report`` calls.
-
-    A seed that finished without calling ``run.report`` counts as one step (one whole
-    training), so that the cost of a task that never reports counts its trainings.
-    """
-    return sum(
-        count or (1 if seed in result.seed_values else 0)
-        for seed, count in zip(seeds, reports, strict=True)
-    )
-
-
-def _mean_metrics(per_seed: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    rows = list(per_seed)
-    names = [name for name in rows[0] if all(name in row for row in rows)]
-    return {name: sum(row[name] for row in rows) / len(rows) for name in names}
